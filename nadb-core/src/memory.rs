@@ -1,0 +1,255 @@
+//! The in-memory backend (`memory://`): the reference every other backend is compared with.
+//!
+//! Records live in a hash map per space (fast point reads) beside a sorted key set (ordered
+//! scans). A batch is applied under one write lock, so it is atomic and its checks are exact.
+//! The backend keeps its own metadata index inside that same lock.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use parking_lot::RwLock;
+
+use crate::backend::{Batch, BackendInfo, Capabilities, Expect, Op, StorageBackend};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::index::{ExpiredKey, IndexState, IndexedKey, MetadataIndex, SpaceCount, TagMode};
+use crate::record::{Meta, Record};
+use crate::space::Space;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+#[derive(Debug, Default)]
+struct SpaceData {
+    records: FastMap<Arc<str>, Record>,
+    order: BTreeSet<Arc<str>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    spaces: FastMap<Space, SpaceData>,
+    index: IndexState,
+}
+
+/// The in-memory backend. Not persistent: its records live as long as the value does.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use nadb_core::{MemoryBackend, Store};
+/// let store = Store::builder(MemoryBackend::new()).build().await?;
+/// store.set("greeting", "hello").await?;
+/// assert_eq!(store.get("greeting").await?.as_deref(), Some(&b"hello"[..]));
+/// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct MemoryBackend {
+    info: BackendInfo,
+    state: Arc<RwLock<State>>,
+    closed: AtomicBool,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        MemoryBackend::new()
+    }
+}
+
+impl MemoryBackend {
+    /// An empty memory backend.
+    pub fn new() -> MemoryBackend {
+        MemoryBackend {
+            info: BackendInfo {
+                scheme: "memory".into(),
+                capabilities: Capabilities {
+                    atomic_batch: true,
+                    ordered_scan: true,
+                    ..Capabilities::none()
+                },
+            },
+            state: Arc::default(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn open_check(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn check_failed(key: &str, expect: Expect, found: Option<u64>) -> Error {
+    Error::Conflict {
+        reason: format!(
+            "key of {} bytes: expected {}, found {}",
+            key.len(),
+            match expect {
+                Expect::Absent => "no record".to_string(),
+                Expect::Version(v) => format!("version {v}"),
+            },
+            found.map_or_else(|| "no record".to_string(), |v| format!("version {v}"))
+        ),
+    }
+}
+
+#[async_trait]
+impl StorageBackend for MemoryBackend {
+    fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
+        self.open_check()?;
+        let state = self.state.read();
+        Ok(state
+            .spaces
+            .get(space)
+            .and_then(|s| s.records.get(key))
+            .cloned())
+    }
+
+    async fn get_many(&self, space: &Space, keys: &[String]) -> Result<Vec<Option<Record>>> {
+        self.open_check()?;
+        let state = self.state.read();
+        let s = state.spaces.get(space);
+        Ok(keys
+            .iter()
+            .map(|k| s.and_then(|s| s.records.get(k.as_str())).cloned())
+            .collect())
+    }
+
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        self.open_check()?;
+        let mut state = self.state.write();
+        let state = &mut *state;
+        let space = state.spaces.get(&batch.space);
+        for c in &batch.checks {
+            let found = space
+                .and_then(|s| s.records.get(c.key.as_str()))
+                .map(|r| r.meta.version);
+            let ok = match c.expect {
+                Expect::Absent => found.is_none(),
+                Expect::Version(v) => found == Some(v),
+            };
+            if !ok {
+                return Err(check_failed(&c.key, c.expect, found));
+            }
+        }
+        let data = state.spaces.entry(batch.space.clone()).or_default();
+        for op in &batch.ops {
+            match op {
+                Op::Put { key, record } => {
+                    let mut record = record.clone();
+                    match data.records.get_mut(key.as_str()) {
+                        Some(old) => {
+                            if !old.meta.is_expired(record.meta.updated_at) {
+                                record.meta.created_at = old.meta.created_at;
+                            }
+                            *old = record;
+                        }
+                        None => {
+                            let k: Arc<str> = Arc::from(key.as_str());
+                            data.order.insert(k.clone());
+                            data.records.insert(k, record);
+                        }
+                    }
+                }
+                Op::Delete { key } => {
+                    if data.records.remove(key.as_str()).is_some() {
+                        data.order.remove(key.as_str());
+                    }
+                }
+            }
+        }
+        if data.records.is_empty() {
+            state.spaces.remove(&batch.space);
+        }
+        state.index.apply(batch);
+        Ok(())
+    }
+
+    async fn scan(
+        &self,
+        space: &Space,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Meta)>> {
+        self.open_check()?;
+        let state = self.state.read();
+        let Some(s) = state.spaces.get(space) else {
+            return Ok(Vec::new());
+        };
+        let lower = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a),
+            _ => Bound::Included(prefix),
+        };
+        Ok(s.order
+            .range::<str, _>((lower, Bound::Unbounded))
+            .take_while(|k| k.starts_with(prefix))
+            .take(limit)
+            .filter_map(|k| s.records.get(k).map(|r| (k.to_string(), r.meta.clone())))
+            .collect())
+    }
+
+    async fn sync(&self) -> Result<()> {
+        self.open_check()
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn native_index(&self) -> Option<Arc<dyn MetadataIndex>> {
+        Some(Arc::new(NativeIndex(self.state.clone())))
+    }
+}
+
+/// The memory backend's index view: maintained inside `apply`, so `update` and `rebuild`
+/// have nothing to do.
+#[derive(Debug)]
+struct NativeIndex(Arc<RwLock<State>>);
+
+#[async_trait]
+impl MetadataIndex for NativeIndex {
+    async fn update(&self, _batch: &Batch) -> Result<()> {
+        Ok(())
+    }
+
+    async fn rebuild(&self, _space: &Space, _entries: Vec<(String, Meta)>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn query(
+        &self,
+        space: &Space,
+        tags: &[String],
+        mode: TagMode,
+        now: Timestamp,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<IndexedKey>> {
+        Ok(self.0.read().index.query(space, tags, mode, now, after, limit))
+    }
+
+    async fn tag_counts(
+        &self,
+        space: &Space,
+        now: Timestamp,
+    ) -> Result<std::collections::BTreeMap<String, u64>> {
+        Ok(self.0.read().index.tag_counts(space, now))
+    }
+
+    async fn expired(&self, now: Timestamp, limit: usize) -> Result<Vec<ExpiredKey>> {
+        Ok(self.0.read().index.expired(now, limit))
+    }
+
+    async fn count(&self, space: &Space, now: Timestamp) -> Result<SpaceCount> {
+        Ok(self.0.read().index.count(space, now))
+    }
+}

@@ -1,0 +1,146 @@
+//! The read path: backend record → TTL check → decode → metrics.
+//!
+//! An expired record is treated as absent by every read, whether or not the sweeper has
+//! removed it yet.
+
+use bytes::Bytes;
+
+use super::{Engine, KeyTtl, Store};
+use crate::codec::decode_value;
+use crate::error::Result;
+use crate::record::Record;
+use crate::space::Space;
+use crate::stats::{Metrics, OpKind};
+
+impl Store {
+    /// The value stored under `key`, or `None` when there is no live record.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// assert_eq!(store.get("missing").await?, None);
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.measured(OpKind::Get, async {
+            self.check_key(key)?;
+            let live = self.engine.read_live(&self.space, key).await?;
+            live.map(|r| self.engine.decode(r).map(|r| r.value))
+                .transpose()
+        })
+        .await
+    }
+
+    /// The value and metadata stored under `key`, or `None` when there is no live record.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// store.set("k", vec![b'z'; 2048]).await?;
+    /// let r = store.get_with_metadata("k").await?.unwrap();
+    /// assert_eq!(r.value.len(), 2048);
+    /// assert_eq!(r.meta.codec, nadb_core::Codec::Zstd);
+    /// assert!(r.meta.stored_len < 2048);
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn get_with_metadata(&self, key: &str) -> Result<Option<Record>> {
+        self.measured(OpKind::Get, async {
+            self.check_key(key)?;
+            let live = self.engine.read_live(&self.space, key).await?;
+            live.map(|r| self.engine.decode(r)).transpose()
+        })
+        .await
+    }
+
+    /// Whether `key` has a live record.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// store.set("k", "").await?;
+    /// assert!(store.exists("k").await?);
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        self.measured(OpKind::Exists, async {
+            self.check_key(key)?;
+            Ok(self.engine.read_live(&self.space, key).await?.is_some())
+        })
+        .await
+    }
+
+    /// Values of several keys, in the order asked; `None` where there is no live record.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// store.set("a", "1").await?;
+    /// let got = store.get_many(&["a", "b"]).await?;
+    /// assert_eq!(got[0].as_deref(), Some(&b"1"[..]));
+    /// assert_eq!(got[1], None);
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn get_many<K: AsRef<str>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        self.measured(OpKind::GetMany, async {
+            let mut owned = Vec::with_capacity(keys.len());
+            for k in keys {
+                self.check_key(k.as_ref())?;
+                owned.push(k.as_ref().to_string());
+            }
+            let records = self.engine.backend.get_many(&self.space, &owned).await?;
+            let now = self.engine.clock.now();
+            records
+                .into_iter()
+                .map(|r| match r.filter(|r| !r.meta.is_expired(now)) {
+                    Some(r) => self.engine.decode(r).map(|r| Some(r.value)),
+                    None => Ok(None),
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// How long `key` has left: `None` when there is no live record.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use nadb_core::KeyTtl;
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// store.set("k", "v").await?;
+    /// assert_eq!(store.ttl("k").await?, Some(KeyTtl::Never));
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn ttl(&self, key: &str) -> Result<Option<KeyTtl>> {
+        self.measured(OpKind::Ttl, async {
+            self.check_key(key)?;
+            let Some(r) = self.engine.backend.get(&self.space, key).await? else {
+                return Ok(None);
+            };
+            let now = self.engine.clock.now();
+            Ok(match r.meta.expires_at {
+                None => Some(KeyTtl::Never),
+                Some(at) if at > now => Some(KeyTtl::Remaining(at.saturating_since(now))),
+                Some(_) => None,
+            })
+        })
+        .await
+    }
+}
+
+impl Engine {
+    /// The stored record under `key` if it is live at the clock's current time.
+    pub(crate) async fn read_live(&self, space: &Space, key: &str) -> Result<Option<Record>> {
+        let record = self.backend.get(space, key).await?;
+        // The clock is read only for records that can expire.
+        Ok(record.filter(|r| r.meta.expires_at.is_none() || !r.meta.is_expired(self.clock.now())))
+    }
+
+    /// Turns a stored record into the caller's value.
+    pub(crate) fn decode(&self, mut record: Record) -> Result<Record> {
+        let stored = record.value.len() as u64;
+        record.value = decode_value(record.meta.codec, record.value, record.meta.value_len)?;
+        Metrics::add(&self.metrics.stored_bytes_read, stored);
+        Metrics::add(&self.metrics.value_bytes_read, record.meta.value_len);
+        Ok(record)
+    }
+}

@@ -1,0 +1,252 @@
+//! The write path, top to bottom: API call → validation → record encoding (size limit,
+//! compression, version, timestamps) → one [`Batch`] → [`StorageBackend::apply`]
+//! (`crate::StorageBackend::apply`) → metadata index → metrics.
+//!
+//! Every write of the store, plain or conditional, ends in [`Engine::commit`].
+
+use bytes::Bytes;
+
+use super::{Engine, SetOptions, Store};
+use crate::backend::{Batch, Expect, Op};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::record::{Meta, Record};
+use crate::stats::{Metrics, OpKind};
+use crate::tags::Tags;
+
+impl Store {
+    /// Stores `value` under `key`, untagged and without expiry, replacing any record.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// store.set("k", "v").await?;
+    /// assert_eq!(store.get("k").await?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn set(&self, key: &str, value: impl Into<Bytes>) -> Result<()> {
+        self.set_with(key, value, &SetOptions::default()).await
+    }
+
+    /// Stores `value` under `key` with tags and/or expiry, replacing any record and its tags.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use nadb_core::SetOptions;
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// store.set_with("k", "v", &SetOptions::new().tags(["t"])).await?;
+    /// assert_eq!(&*store.get_with_metadata("k").await?.unwrap().meta.tags, ["t"]);
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn set_with(
+        &self,
+        key: &str,
+        value: impl Into<Bytes>,
+        opts: &SetOptions,
+    ) -> Result<()> {
+        let value = value.into();
+        self.measured(OpKind::Set, async {
+            self.check_key(key)?;
+            let now = self.engine.clock.now();
+            let (tags, expires_at) = opts.resolve(now)?;
+            let record = self.engine.encode(value, tags, expires_at, now)?;
+            let mut batch = Batch::new(self.space.clone());
+            batch.put(key, record);
+            self.engine.commit(&batch).await
+        })
+        .await
+    }
+
+    /// Stores several untagged, non-expiring values as one atomic batch.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// store.set_many([("a", "1"), ("b", "2")]).await?;
+    /// assert_eq!(store.len().await?, 2);
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn set_many<I, K, V>(&self, items: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<Bytes>,
+    {
+        self.set_many_with(items, &SetOptions::default()).await
+    }
+
+    /// Stores several values with the same options as one batch: all or nothing where the
+    /// backend has `atomic_batch`. If a key repeats, its last value wins.
+    pub async fn set_many_with<I, K, V>(&self, items: I, opts: &SetOptions) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<Bytes>,
+    {
+        let items: Vec<(K, Bytes)> = items.into_iter().map(|(k, v)| (k, v.into())).collect();
+        self.measured(OpKind::SetMany, async {
+            let now = self.engine.clock.now();
+            let (tags, expires_at) = opts.resolve(now)?;
+            let mut batch = Batch::new(self.space.clone());
+            for (key, value) in items {
+                let key = key.as_ref();
+                self.check_key(key)?;
+                let record = self.engine.encode(value, tags.clone(), expires_at, now)?;
+                batch.put(key, record);
+            }
+            if batch.ops.is_empty() {
+                return Ok(());
+            }
+            self.engine.commit(&batch).await
+        })
+        .await
+    }
+
+    /// Removes `key`; tells whether a live record was there.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// store.set("k", "v").await?;
+    /// assert!(store.delete("k").await?);
+    /// assert!(!store.delete("k").await?);
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        self.measured(OpKind::Delete, async {
+            self.check_key(key)?;
+            Ok(self.delete_keys(&[key.to_string()], |_| true).await? == 1)
+        })
+        .await
+    }
+
+    /// Removes several keys in one batch; returns how many live records were removed.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// store.set_many([("a", "1"), ("b", "2")]).await?;
+    /// assert_eq!(store.delete_many(&["a", "b", "c"]).await?, 2);
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn delete_many<K: AsRef<str>>(&self, keys: &[K]) -> Result<u64> {
+        self.measured(OpKind::DeleteMany, async {
+            let mut owned = Vec::with_capacity(keys.len());
+            for k in keys {
+                self.check_key(k.as_ref())?;
+                owned.push(k.as_ref().to_string());
+            }
+            owned.sort_unstable();
+            owned.dedup();
+            self.delete_keys(&owned, |_| true).await
+        })
+        .await
+    }
+
+    /// Deletes those of `keys` (distinct, validated) whose current metadata passes `filter`,
+    /// and counts the live records among them.
+    ///
+    /// Each delete is guarded by the version it found, so a write that lands between the
+    /// read and the delete is never removed by mistake: on a conflict the batch is re-read.
+    pub(crate) async fn delete_keys(
+        &self,
+        keys: &[String],
+        filter: impl Fn(&Meta) -> bool,
+    ) -> Result<u64> {
+        const ATTEMPTS: usize = 64;
+        for _ in 0..ATTEMPTS {
+            let now = self.engine.clock.now();
+            let metas = self.engine.backend.get_meta_many(&self.space, keys).await?;
+            let mut batch = Batch::new(self.space.clone());
+            let mut live = 0;
+            for (key, meta) in keys.iter().zip(metas) {
+                if let Some(meta) = meta.filter(|m| filter(m)) {
+                    live += u64::from(!meta.is_expired(now));
+                    batch.check(key.clone(), Expect::Version(meta.version));
+                    batch.delete(key.clone());
+                }
+            }
+            if batch.ops.is_empty() {
+                return Ok(0);
+            }
+            match self.engine.commit(&batch).await {
+                Ok(()) => return Ok(live),
+                Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict {
+            reason: format!("keys kept changing during a delete of {} keys", keys.len()),
+        })
+    }
+}
+
+impl Engine {
+    /// Builds the stored record for a new value written at `now`: enforces the size limit,
+    /// compresses above the threshold, stamps a fresh version.
+    pub(crate) fn encode(
+        &self,
+        value: Bytes,
+        tags: Tags,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Record> {
+        let value_len = value.len() as u64;
+        if value_len > self.max_value_size {
+            return Err(Error::ValueTooLarge {
+                size: value_len,
+                limit: self.max_value_size,
+            });
+        }
+        let (codec, stored) = self.compression.encode(value);
+        Ok(Record {
+            meta: Meta {
+                created_at: now,
+                updated_at: now,
+                expires_at,
+                tags,
+                codec,
+                value_len,
+                stored_len: stored.len() as u64,
+                version: self.next_version(),
+            },
+            value: stored,
+        })
+    }
+
+    /// A copy of a stored record with new metadata fields, keeping the stored value.
+    pub(crate) fn restamp(
+        &self,
+        record: &Record,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Record {
+        let mut r = record.clone();
+        r.meta.expires_at = expires_at;
+        r.meta.updated_at = now;
+        r.meta.version = self.next_version();
+        r
+    }
+
+    /// Hands a batch to the backend, then brings a store-kept index up to date.
+    ///
+    /// With a store-kept index the two steps run under one lock so the index sees batches in
+    /// the order the backend applied them.
+    pub(crate) async fn commit(&self, batch: &Batch) -> Result<()> {
+        self.ensure_indexed(&batch.space).await?;
+        let (logical, stored) = batch.ops.iter().fold((0, 0), |(l, s), op| match op {
+            Op::Put { record, .. } => (l + record.meta.value_len, s + record.value.len() as u64),
+            Op::Delete { .. } => (l, s),
+        });
+        if self.derived_index {
+            let _order = self.index_lock.lock().await;
+            self.backend.apply(batch).await?;
+            self.index.update(batch).await?;
+        } else {
+            self.backend.apply(batch).await?;
+        }
+        Metrics::add(&self.metrics.value_bytes_written, logical);
+        Metrics::add(&self.metrics.stored_bytes_written, stored);
+        Ok(())
+    }
+}
