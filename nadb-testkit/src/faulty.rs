@@ -1,0 +1,233 @@
+//! [`FaultyBackend`]: wraps any backend and fails chosen operations on purpose.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use nadb_core::{
+    BackendInfo, Batch, Error, IntoBackend, Meta, MetadataIndex, Record, Result, Space,
+    StorageBackend,
+};
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Which backend calls a fault applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultOp {
+    /// `get`, `get_many`, `get_meta_many`.
+    Read,
+    /// `apply`.
+    Apply,
+    /// `scan`.
+    Scan,
+    /// `sync`.
+    Sync,
+    /// Every call above.
+    Any,
+}
+
+/// The kind of error injected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// [`Error::is_temporary`] is true: a retry may succeed.
+    Temporary,
+    /// A retry will not help until the backend is healed.
+    Permanent,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum When {
+    Next(u64),
+    Rate(f64),
+    Always,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Rule {
+    op: FaultOp,
+    fault: Fault,
+    when: When,
+}
+
+/// A backend that fails chosen calls before they reach the wrapped backend, so a failed
+/// `apply` never applies anything. Index reads are passed through untouched.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use nadb_core::{BackendExt, MemoryBackend, Space, StorageBackend};
+/// use nadb_testkit::{Fault, FaultOp, FaultyBackend};
+/// let b = FaultyBackend::new(MemoryBackend::new(), 7);
+/// b.fail_next(FaultOp::Read, 1, Fault::Temporary);
+/// let err = b.get(&Space::default(), "k").await.unwrap_err();
+/// assert!(err.is_temporary());
+/// assert!(b.get(&Space::default(), "k").await?.is_none());
+/// assert_eq!(b.injected(), 1);
+/// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+/// ```
+pub struct FaultyBackend {
+    inner: Arc<dyn StorageBackend>,
+    info: BackendInfo,
+    rules: Mutex<Vec<Rule>>,
+    rng: Mutex<StdRng>,
+    injected: AtomicU64,
+}
+
+impl fmt::Debug for FaultyBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyBackend")
+            .field("inner", &self.inner)
+            .field("injected", &self.injected.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaultyBackend {
+    /// Wraps `inner`; `seed` makes rate-based faults reproducible.
+    pub fn new(inner: impl IntoBackend, seed: u64) -> FaultyBackend {
+        let inner = inner.into_backend();
+        let mut info = inner.info().clone();
+        info.scheme = format!("faulty+{}", info.scheme);
+        FaultyBackend {
+            inner,
+            info,
+            rules: Mutex::new(Vec::new()),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            injected: AtomicU64::new(0),
+        }
+    }
+
+    /// Fails the next `n` calls of `op`.
+    pub fn fail_next(&self, op: FaultOp, n: u64, fault: Fault) {
+        self.rules.lock().push(Rule {
+            op,
+            fault,
+            when: When::Next(n),
+        });
+    }
+
+    /// Fails each call of `op` with probability `p` (0.0..=1.0).
+    pub fn fail_rate(&self, op: FaultOp, p: f64, fault: Fault) {
+        self.rules.lock().push(Rule {
+            op,
+            fault,
+            when: When::Rate(p.clamp(0.0, 1.0)),
+        });
+    }
+
+    /// Fails every call of `op` until [`heal`](FaultyBackend::heal).
+    pub fn fail_always(&self, op: FaultOp, fault: Fault) {
+        self.rules.lock().push(Rule {
+            op,
+            fault,
+            when: When::Always,
+        });
+    }
+
+    /// Removes every fault rule.
+    pub fn heal(&self) {
+        self.rules.lock().clear();
+    }
+
+    /// How many faults were injected so far.
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Ordering::Relaxed)
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &Arc<dyn StorageBackend> {
+        &self.inner
+    }
+
+    fn maybe_fail(&self, op: FaultOp) -> Result<()> {
+        let mut rules = self.rules.lock();
+        let mut hit = None;
+        for rule in rules.iter_mut() {
+            if rule.op != FaultOp::Any && rule.op != op {
+                continue;
+            }
+            let fire = match &mut rule.when {
+                When::Next(0) => false,
+                When::Next(n) => {
+                    *n -= 1;
+                    true
+                }
+                When::Rate(p) => self.rng.lock().random_bool(*p),
+                When::Always => true,
+            };
+            if fire {
+                hit = Some(rule.fault);
+                break;
+            }
+        }
+        rules.retain(|r| !matches!(r.when, When::Next(0)));
+        match hit {
+            None => Ok(()),
+            Some(fault) => {
+                self.injected.fetch_add(1, Ordering::Relaxed);
+                let temporary = fault == Fault::Temporary;
+                Err(Error::backend(
+                    self.info.scheme.clone(),
+                    temporary,
+                    std::io::Error::other(format!("injected {fault:?} fault in {op:?}")),
+                ))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl StorageBackend for FaultyBackend {
+    fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
+        self.maybe_fail(FaultOp::Read)?;
+        self.inner.get(space, key).await
+    }
+
+    async fn get_many(&self, space: &Space, keys: &[String]) -> Result<Vec<Option<Record>>> {
+        self.maybe_fail(FaultOp::Read)?;
+        self.inner.get_many(space, keys).await
+    }
+
+    async fn get_meta_many(&self, space: &Space, keys: &[String]) -> Result<Vec<Option<Meta>>> {
+        self.maybe_fail(FaultOp::Read)?;
+        self.inner.get_meta_many(space, keys).await
+    }
+
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        self.maybe_fail(FaultOp::Apply)?;
+        self.inner.apply(batch).await
+    }
+
+    async fn scan(
+        &self,
+        space: &Space,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Meta)>> {
+        self.maybe_fail(FaultOp::Scan)?;
+        self.inner.scan(space, prefix, after, limit).await
+    }
+
+    async fn sync(&self) -> Result<()> {
+        self.maybe_fail(FaultOp::Sync)?;
+        self.inner.sync().await
+    }
+
+    async fn compact(&self) -> Result<()> {
+        self.inner.compact().await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
+
+    fn native_index(&self) -> Option<Arc<dyn MetadataIndex>> {
+        self.inner.native_index()
+    }
+}
