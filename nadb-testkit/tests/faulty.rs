@@ -30,7 +30,7 @@ async fn faults_are_typed_and_failed_writes_write_nothing() -> nadb_core::Result
     faulty.fail_next(FaultOp::Sync, 1, Fault::Permanent);
     assert!(store.flush().await.is_err());
     store.flush().await?;
-    assert_eq!(faulty.injected(), 7);
+    assert_eq!(faulty.injected(), 6);
     assert_eq!(store.stats().await?.ops["set"].errors, 2);
     Ok(())
 }
