@@ -45,9 +45,10 @@ impl Timestamp {
     /// Durations are rounded up to whole milliseconds so a sub-millisecond TTL never
     /// yields a record that is already expired.
     pub fn checked_add(self, d: Duration) -> Result<Timestamp> {
-        let ms = u64::try_from(d.as_nanos().div_ceil(1_000_000)).map_err(|_| Error::InvalidTtl {
-            reason: "duration does not fit in the clock".into(),
-        })?;
+        let ms =
+            u64::try_from(d.as_nanos().div_ceil(1_000_000)).map_err(|_| Error::InvalidTtl {
+                reason: "duration does not fit in the clock".into(),
+            })?;
         self.0
             .checked_add(ms)
             .map(Timestamp)
@@ -148,7 +149,10 @@ mod tests {
     #[test]
     fn checked_add_rounds_up_and_detects_overflow() {
         let t = Timestamp::from_millis(10);
-        assert_eq!(t.checked_add(Duration::from_nanos(1)).unwrap().as_millis(), 11);
+        assert_eq!(
+            t.checked_add(Duration::from_nanos(1)).unwrap().as_millis(),
+            11
+        );
         assert!(matches!(
             Timestamp::MAX.checked_add(Duration::from_millis(1)),
             Err(Error::InvalidTtl { .. })

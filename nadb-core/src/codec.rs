@@ -137,8 +137,7 @@ const CRC_LEN: usize = 4;
 pub fn encode_record(record: &Record) -> Bytes {
     let m = &record.meta;
     let tags_len: usize = m.tags.iter().map(|t| 1 + t.len()).sum();
-    let mut buf =
-        BytesMut::with_capacity(FIXED_LEN + tags_len + record.value.len() + CRC_LEN);
+    let mut buf = BytesMut::with_capacity(FIXED_LEN + tags_len + record.value.len() + CRC_LEN);
     buf.put_slice(MAGIC);
     buf.put_u8(FORMAT_VERSION);
     buf.put_u8(m.codec.id());
@@ -196,7 +195,9 @@ pub fn decode_record(buf: Bytes) -> Result<Record> {
     let mut pos = FIXED_LEN;
     let mut tags = Vec::with_capacity(tag_count.min(64));
     for _ in 0..tag_count {
-        let len = *buf.get(pos).ok_or_else(|| corrupt("tag runs past the record"))? as usize;
+        let len = *buf
+            .get(pos)
+            .ok_or_else(|| corrupt("tag runs past the record"))? as usize;
         let bytes = buf
             .get(pos + 1..pos + 1 + len)
             .filter(|_| pos + 1 + len <= body_end)
@@ -258,13 +259,17 @@ mod tests {
         assert_eq!(
             hex,
             concat!(
-                "6e52", "01", "00",
+                "6e52",
+                "01",
+                "00",
                 "2a00000000000000",
                 "0068e5cf8b010000",
                 "f469e5cf8b010000",
                 "6052e6cf8b010000",
                 "0500000000000000",
-                "02", "0161", "04626c7565",
+                "02",
+                "0161",
+                "04626c7565",
                 "68656c6c6f",
                 "015e3bda"
             )
@@ -299,7 +304,10 @@ mod tests {
         tricky.extend_from_slice(&random[..2000]);
         let (codec, stored) = c.encode(tricky.clone().into());
         assert_eq!(codec, Codec::Raw);
-        assert_eq!(decode_value(codec, stored, tricky.len() as u64).unwrap(), tricky);
+        assert_eq!(
+            decode_value(codec, stored, tricky.len() as u64).unwrap(),
+            tricky
+        );
     }
 
     #[test]
@@ -316,7 +324,10 @@ mod tests {
         for i in 0..bytes.len() * 8 {
             let mut b = bytes.to_vec();
             b[i / 8] ^= 1 << (i % 8);
-            assert!(decode_record(b.into()).is_err(), "flip of bit {i} not detected");
+            assert!(
+                decode_record(b.into()).is_err(),
+                "flip of bit {i} not detected"
+            );
         }
         for len in 0..bytes.len() {
             assert!(decode_record(bytes.slice(..len)).is_err());

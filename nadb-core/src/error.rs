@@ -155,7 +155,13 @@ impl Error {
     /// assert!(!Error::Closed.is_temporary());
     /// ```
     pub fn is_temporary(&self) -> bool {
-        matches!(self, Error::Backend { temporary: true, .. })
+        matches!(
+            self,
+            Error::Backend {
+                temporary: true,
+                ..
+            }
+        )
     }
 
     /// Builds a [`Error::Backend`] from any error.
@@ -239,12 +245,18 @@ mod tests {
             offset: Some(7),
             reason: "crc mismatch".into(),
         };
-        assert_eq!(e.to_string(), "corrupt data in seg-1 at offset 7: crc mismatch");
+        assert_eq!(
+            e.to_string(),
+            "corrupt data in seg-1 at offset 7: crc mismatch"
+        );
         let e = Error::UnknownScheme {
             scheme: "foo".into(),
             known: vec!["fs".into(), "memory".into()],
         };
-        assert_eq!(e.to_string(), "unknown scheme `foo`; known schemes: fs, memory");
+        assert_eq!(
+            e.to_string(),
+            "unknown scheme `foo`; known schemes: fs, memory"
+        );
     }
 
     #[test]

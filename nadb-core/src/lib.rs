@@ -56,7 +56,7 @@ pub use stats::{OpStats, Stats};
 pub use store::{Cas, IntoBackend, KeyTtl, Page, SetOptions, Store, StoreBuilder};
 pub use tags::Tags;
 
-/// Re-exported so backend crates register with the same `inventory` version.
-pub use inventory;
 /// Re-exported so backend crates implement the traits with the same `async-trait` version.
 pub use async_trait::async_trait;
+/// Re-exported so backend crates register with the same `inventory` version.
+pub use inventory;

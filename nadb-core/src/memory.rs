@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use parking_lot::RwLock;
 
-use crate::backend::{Batch, BackendInfo, Capabilities, Expect, Op, StorageBackend};
+use crate::backend::{BackendInfo, Batch, Capabilities, Expect, Op, StorageBackend};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::index::{ExpiredKey, IndexState, IndexedKey, MetadataIndex, SpaceCount, TagMode};
@@ -234,7 +234,11 @@ impl MetadataIndex for NativeIndex {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<IndexedKey>> {
-        Ok(self.0.read().index.query(space, tags, mode, now, after, limit))
+        Ok(self
+            .0
+            .read()
+            .index
+            .query(space, tags, mode, now, after, limit))
     }
 
     async fn tag_counts(

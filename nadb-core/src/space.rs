@@ -124,12 +124,26 @@ mod tests {
     fn accepts_identifiers_and_rejects_the_rest() {
         assert!(Space::new("a", "b").is_ok());
         assert!(Space::new("A-z_0.9", &"n".repeat(64)).is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", "ü", "{x}", "a:b", "*", &"n".repeat(65)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "ü",
+            "{x}",
+            "a:b",
+            "*",
+            &"n".repeat(65),
+        ] {
             assert!(
                 matches!(Space::new("db", bad), Err(Error::InvalidSpace { .. })),
                 "{bad:?} accepted"
             );
-            assert!(matches!(Space::new(bad, "ns"), Err(Error::InvalidSpace { .. })));
+            assert!(matches!(
+                Space::new(bad, "ns"),
+                Err(Error::InvalidSpace { .. })
+            ));
         }
     }
 

@@ -137,7 +137,12 @@ mod tests {
         ));
         assert!(Tags::new((0..10_000).map(|i| i.to_string())).is_err());
         // Duplicates do not count against the limit.
-        assert_eq!(Tags::new((0..100).map(|i| (i % 3).to_string())).unwrap().len(), 3);
+        assert_eq!(
+            Tags::new((0..100).map(|i| (i % 3).to_string()))
+                .unwrap()
+                .len(),
+            3
+        );
         for bad in ["", "a\0", "\t", "\u{7f}", "\u{85}"] {
             assert!(Tags::new([bad]).is_err(), "{bad:?}");
         }

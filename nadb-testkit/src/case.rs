@@ -86,7 +86,9 @@ pub struct Ctx {
 
 impl fmt::Debug for Ctx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ctx").field("space", &self.space).finish_non_exhaustive()
+        f.debug_struct("Ctx")
+            .field("space", &self.space)
+            .finish_non_exhaustive()
     }
 }
 

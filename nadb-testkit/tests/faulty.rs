@@ -16,7 +16,13 @@ async fn faults_are_typed_and_failed_writes_write_nothing() -> nadb_core::Result
 
     faulty.fail_always(FaultOp::Apply, Fault::Permanent);
     let err = store.set("k", "v").await.expect_err("injected");
-    assert!(matches!(err, Error::Backend { temporary: false, .. }));
+    assert!(matches!(
+        err,
+        Error::Backend {
+            temporary: false,
+            ..
+        }
+    ));
     assert!(store.incr("n", 1).await.is_err());
     faulty.heal();
     store.set("k", "v").await?;
@@ -46,6 +52,9 @@ async fn rate_faults_fire_at_about_the_rate() -> nadb_core::Result<()> {
             failed += 1;
         }
     }
-    assert!((700..1300).contains(&failed), "{failed} of 10000 failed at rate 0.1");
+    assert!(
+        (700..1300).contains(&failed),
+        "{failed} of 10000 failed at rate 0.1"
+    );
     Ok(())
 }

@@ -1,1 +1,50 @@
-//! nadb
+//! # nadb
+//!
+//! One async key-value [`Store`] API — TTL, tags, zstd compression, conditional writes,
+//! metrics — over interchangeable backends, chosen by URL.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use nadb::{SetOptions, TagMode};
+//! use std::time::Duration;
+//!
+//! let store = nadb::open(nadb::DEFAULT_URL).await?;
+//! store.set_with("user:1", "ada", &SetOptions::new().tags(["user"]).ttl(Duration::from_secs(3600))).await?;
+//! assert_eq!(store.get("user:1").await?.as_deref(), Some(&b"ada"[..]));
+//! assert_eq!(store.query_by_tags(&["user"], TagMode::All, None, 10).await?.items, ["user:1"]);
+//! store.close().await?;
+//! # Ok::<(), nadb::Error>(()) }).unwrap();
+//! ```
+//!
+//! ## Backends
+//!
+//! A backend is picked by the URL's scheme; [`schemes`] lists those linked into the binary.
+//! This build has `memory://` (in-process, not persistent — the reference backend). Any type
+//! implementing [`StorageBackend`] works too: pass it to [`Store::builder`], and prove it with
+//! `nadb_testkit::conformance!`.
+//!
+//! ## Spaces
+//!
+//! Every record lives in a [`Space`] (database + namespace). [`open`] starts in
+//! `default/default`; [`Store::with_space`] gives a handle on another space of the same store.
+#![deny(missing_docs)]
+
+pub use nadb_core::*;
+
+/// The URL of the embedded default store.
+pub const DEFAULT_URL: &str = "memory://";
+
+/// Opens the store a URL names, with default settings, in space `default/default`.
+///
+/// Malformed URLs are [`Error::InvalidUrl`]; unknown schemes are [`Error::UnknownScheme`],
+/// which lists the schemes this binary knows.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let err = nadb::open("nosuch://x").await.unwrap_err();
+/// assert!(matches!(err, nadb::Error::UnknownScheme { .. }));
+/// # Ok::<(), nadb::Error>(()) }).unwrap();
+/// ```
+pub async fn open(url: &str) -> Result<Store> {
+    Store::open(url).await
+}

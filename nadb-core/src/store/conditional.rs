@@ -117,9 +117,11 @@ impl Store {
                         (parse_i64(&self.engine.decode(r)?.value)?, tags, expires_at)
                     }
                 };
-                let next = current.checked_add(delta).ok_or_else(|| Error::InvalidValue {
-                    reason: "integer overflow".into(),
-                })?;
+                let next = current
+                    .checked_add(delta)
+                    .ok_or_else(|| Error::InvalidValue {
+                        reason: "integer overflow".into(),
+                    })?;
                 let value = Bytes::from(next.to_string());
                 let record = self.engine.encode(value, tags, expires_at, now)?;
                 Ok((Change::Put(record), next))

@@ -74,7 +74,9 @@ impl Store {
             let mut after = cursor.map(str::to_string);
             loop {
                 let ask = (want - items.len()).max(16);
-                let batch = backend.scan(&self.space, prefix, after.as_deref(), ask).await?;
+                let batch = backend
+                    .scan(&self.space, prefix, after.as_deref(), ask)
+                    .await?;
                 let exhausted = batch.len() < ask;
                 after = batch.last().map(|(k, _)| k.clone()).or(after);
                 items.extend(
@@ -183,7 +185,14 @@ impl Store {
             let hits = self
                 .engine
                 .index
-                .query(&self.space, &owned, mode, now, cursor, limit.saturating_add(1))
+                .query(
+                    &self.space,
+                    &owned,
+                    mode,
+                    now,
+                    cursor,
+                    limit.saturating_add(1),
+                )
                 .await?;
             Ok(page_of(hits.into_iter().map(|h| h.key).collect(), limit))
         })

@@ -209,7 +209,9 @@ impl StoreBuilder {
             max_value_size,
             metrics: Metrics::default(),
             versions: AtomicU64::new(seed),
-            key_locks: (0..KEY_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            key_locks: (0..KEY_LOCKS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             key_lock_hasher: foldhash::fast::FixedState::default(),
             closed: AtomicBool::new(false),
             sweeper: Mutex::new(None),

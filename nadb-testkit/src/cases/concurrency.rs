@@ -37,12 +37,17 @@ pub async fn concurrent_mixed_ops(ctx: &Ctx) -> Result<()> {
                     4 => {
                         let k2 = format!("t{t:02}/k{}", rng.random_range(0..40));
                         let v = Bytes::from(format!("m{i}"));
-                        s.set_many_with([(&key, v.clone()), (&k2, v.clone())], &opts).await?;
+                        s.set_many_with([(&key, v.clone()), (&k2, v.clone())], &opts)
+                            .await?;
                         model.insert(key, v.clone());
                         model.insert(k2, v);
                     }
                     5 => {
-                        assert_eq!(s.exists(&key).await?, model.contains_key(&key), "exists {key}");
+                        assert_eq!(
+                            s.exists(&key).await?,
+                            model.contains_key(&key),
+                            "exists {key}"
+                        );
                     }
                     6 => {
                         s.incr("shared-counter", 1).await?;
@@ -68,10 +73,18 @@ pub async fn concurrent_mixed_ops(ctx: &Ctx) -> Result<()> {
         assert_eq!(s.get(k).await?.as_ref(), Some(v), "final value of {k}");
     }
     for (t, n) in per_task {
-        let page = s.query_by_tags(&[format!("task-{t}")], TagMode::All, None, 1000).await?;
+        let page = s
+            .query_by_tags(&[format!("task-{t}")], TagMode::All, None, 1000)
+            .await?;
         assert_eq!(page.items.len(), n, "tag query of task {t}");
     }
-    assert_eq!(s.list_tags().await?.get("all").copied().unwrap_or(0), all.len() as u64);
-    assert_eq!(s.len().await?, all.len() as u64 + u64::from(s.exists("shared-counter").await?));
+    assert_eq!(
+        s.list_tags().await?.get("all").copied().unwrap_or(0),
+        all.len() as u64
+    );
+    assert_eq!(
+        s.len().await?,
+        all.len() as u64 + u64::from(s.exists("shared-counter").await?)
+    );
     Ok(())
 }

@@ -15,7 +15,10 @@ pub async fn set_if_absent(ctx: &Ctx) -> Result<()> {
     assert!(!s.set_if_absent("k", "second", &o).await?);
     assert_eq!(s.get("k").await?.as_deref(), Some(&b"first"[..]));
     s.delete("k").await?;
-    assert!(s.set_if_absent("k", "third", &o.clone().tags(["t"])).await?);
+    assert!(
+        s.set_if_absent("k", "third", &o.clone().tags(["t"]))
+            .await?
+    );
     assert_eq!(s.list_tags().await?["t"], 1);
     Ok(())
 }
@@ -36,7 +39,11 @@ pub async fn compare_and_swap(ctx: &Ctx) -> Result<()> {
         panic!("swap at the current version failed");
     };
     assert_eq!(s.get_with_metadata("k").await?.expect("w").meta.version, v2);
-    assert!(!s.compare_and_swap("k", Some(v1), "v3", &o).await?.is_swapped());
+    assert!(
+        !s.compare_and_swap("k", Some(v1), "v3", &o)
+            .await?
+            .is_swapped()
+    );
     assert_eq!(s.get("k").await?.as_deref(), Some(&b"v2"[..]));
     s.delete("k").await?;
     assert_eq!(
@@ -58,7 +65,10 @@ pub async fn cas_concurrent(ctx: &Ctx) -> Result<()> {
         tasks.push(tokio::spawn(async move {
             for _ in 0..50 {
                 loop {
-                    let r = s.get_with_metadata("counter").await?.expect("counter exists");
+                    let r = s
+                        .get_with_metadata("counter")
+                        .await?
+                        .expect("counter exists");
                     let n: u64 = std::str::from_utf8(&r.value)
                         .ok()
                         .and_then(|t| t.parse().ok())
@@ -108,7 +118,10 @@ pub async fn incr_concurrent(ctx: &Ctx) -> Result<()> {
     assert_eq!(s.get("down").await?.as_deref(), Some(&b"-3200"[..]));
     assert_eq!(s.get("mixed").await?.as_deref(), Some(&b"0"[..]));
     for t in 0..32 {
-        assert_eq!(s.get(&format!("mine-{t}")).await?.as_deref(), Some(&b"700"[..]));
+        assert_eq!(
+            s.get(&format!("mine-{t}")).await?.as_deref(),
+            Some(&b"700"[..])
+        );
     }
     Ok(())
 }
@@ -119,12 +132,21 @@ pub async fn incr_errors(ctx: &Ctx) -> Result<()> {
     s.set("text", "secret-text").await?;
     let err = s.incr("text", 1).await.expect_err("not a number");
     assert!(matches!(err, Error::InvalidValue { .. }));
-    assert!(!err.to_string().contains("secret-text"), "error quoted the value");
+    assert!(
+        !err.to_string().contains("secret-text"),
+        "error quoted the value"
+    );
     s.set("max", i64::MAX.to_string()).await?;
-    assert!(matches!(s.incr("max", 1).await, Err(Error::InvalidValue { .. })));
+    assert!(matches!(
+        s.incr("max", 1).await,
+        Err(Error::InvalidValue { .. })
+    ));
     assert_eq!(s.get("max").await?, Some(i64::MAX.to_string().into()));
     s.set("min", i64::MIN.to_string()).await?;
-    assert!(matches!(s.decr("min", 1).await, Err(Error::InvalidValue { .. })));
+    assert!(matches!(
+        s.decr("min", 1).await,
+        Err(Error::InvalidValue { .. })
+    ));
     assert_eq!(s.incr("neg", -5).await?, -5);
     Ok(())
 }

@@ -28,7 +28,10 @@ pub async fn put_get_delete(ctx: &Ctx) -> Result<()> {
     s.set("k", "v1").await?;
     assert_eq!(s.get("k").await?.as_deref(), Some(&b"v1"[..]));
     assert!(s.exists("k").await?);
-    assert!(s.delete("k").await?, "delete of an existing key must say it existed");
+    assert!(
+        s.delete("k").await?,
+        "delete of an existing key must say it existed"
+    );
     assert_eq!(s.get("k").await?, None);
     assert!(!s.exists("k").await?);
     assert!(!s.delete("k").await?, "delete of a missing key must say so");
@@ -38,14 +41,21 @@ pub async fn put_get_delete(ctx: &Ctx) -> Result<()> {
 /// An overwrite replaces value and tags, keeps created_at, moves updated_at and version.
 pub async fn overwrite(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
-    s.set_with("k", "first", &SetOptions::new().tags(["a"])).await?;
+    s.set_with("k", "first", &SetOptions::new().tags(["a"]))
+        .await?;
     let m1 = s.get_with_metadata("k").await?.expect("written").meta;
     ctx.clock().advance(Duration::from_secs(5));
     s.set("k", "second").await?;
     let r2 = s.get_with_metadata("k").await?.expect("written");
     assert_eq!(r2.value, Bytes::from_static(b"second"));
-    assert!(r2.meta.tags.is_empty(), "a set without tags must clear the old tags");
-    assert_eq!(r2.meta.created_at, m1.created_at, "created_at must survive an overwrite");
+    assert!(
+        r2.meta.tags.is_empty(),
+        "a set without tags must clear the old tags"
+    );
+    assert_eq!(
+        r2.meta.created_at, m1.created_at,
+        "created_at must survive an overwrite"
+    );
     assert!(r2.meta.updated_at > m1.updated_at);
     assert_ne!(r2.meta.version, m1.version);
     assert_eq!(s.len().await?, 1);
@@ -84,13 +94,19 @@ pub async fn large_value_16mib(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     let random = noise(16 << 20, 0x5EED);
     s.set("random", random.clone()).await?;
-    assert!(s.get("random").await?.as_deref() == Some(&random[..]), "16 MiB random value differs");
+    assert!(
+        s.get("random").await?.as_deref() == Some(&random[..]),
+        "16 MiB random value differs"
+    );
     let m = s.get_with_metadata("random").await?.expect("written").meta;
     assert_eq!(m.codec, Codec::Raw, "incompressible data must be kept raw");
     assert_eq!(m.stored_len, 16 << 20);
     let text: Vec<u8> = b"nadb ".iter().copied().cycle().take(16 << 20).collect();
     s.set("text", text.clone()).await?;
-    assert!(s.get("text").await?.as_deref() == Some(&text[..]), "16 MiB text value differs");
+    assert!(
+        s.get("text").await?.as_deref() == Some(&text[..]),
+        "16 MiB text value differs"
+    );
     let m = s.get_with_metadata("text").await?.expect("written").meta;
     assert_eq!(m.codec, Codec::Zstd);
     assert!(m.stored_len < m.value_len / 10);
@@ -103,12 +119,19 @@ pub async fn compression(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     let small = vec![b'a'; 100];
     s.set("small", small.clone()).await?;
-    assert_eq!(s.get_with_metadata("small").await?.expect("w").meta.codec, Codec::Raw);
+    assert_eq!(
+        s.get_with_metadata("small").await?.expect("w").meta.codec,
+        Codec::Raw
+    );
     let mut tricky = vec![0x28, 0xB5, 0x2F, 0xFD];
     tricky.extend(noise(4096, 3));
     s.set("tricky", tricky.clone()).await?;
     let r = s.get_with_metadata("tricky").await?.expect("w");
-    assert_eq!(r.value.as_ref(), &tricky[..], "raw value starting with zstd magic");
+    assert_eq!(
+        r.value.as_ref(),
+        &tricky[..],
+        "raw value starting with zstd magic"
+    );
     assert_eq!(r.meta.codec, Codec::Raw);
     assert_eq!(r.meta.stored_len, r.meta.value_len);
     let stats = s.stats().await?;
@@ -123,13 +146,18 @@ pub async fn metadata(ctx: &Ctx) -> Result<()> {
     s.set_with(
         "k",
         vec![b'x'; 5000],
-        &SetOptions::new().tags(["b", "a", "a"]).ttl(Duration::from_secs(60)),
+        &SetOptions::new()
+            .tags(["b", "a", "a"])
+            .ttl(Duration::from_secs(60)),
     )
     .await?;
     let m = s.get_with_metadata("k").await?.expect("written").meta;
     assert_eq!(m.created_at, now);
     assert_eq!(m.updated_at, now);
-    assert_eq!(m.expires_at.map(|t| t.as_millis()), Some(now.as_millis() + 60_000));
+    assert_eq!(
+        m.expires_at.map(|t| t.as_millis()),
+        Some(now.as_millis() + 60_000)
+    );
     assert_eq!(&*m.tags, ["a", "b"]);
     assert_eq!(m.value_len, 5000);
     assert_eq!(m.codec, Codec::Zstd);
@@ -141,7 +169,8 @@ pub async fn metadata(ctx: &Ctx) -> Result<()> {
 pub async fn get_many(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     s.set_many([("a", "1"), ("c", "3")]).await?;
-    s.set_with("e", "5", &SetOptions::new().ttl(Duration::from_secs(1))).await?;
+    s.set_with("e", "5", &SetOptions::new().ttl(Duration::from_secs(1)))
+        .await?;
     ctx.clock().advance(Duration::from_secs(2));
     let got = s.get_many(&["c", "b", "a", "e", "a"]).await?;
     let want: Vec<Option<Bytes>> = vec![
@@ -161,7 +190,10 @@ pub async fn delete_many(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     s.set_many([("a", "1"), ("b", "2"), ("c", "3")]).await?;
     assert_eq!(s.delete_many(&["a", "b", "x", "a"]).await?, 2);
-    assert_eq!(s.get_many(&["a", "b", "c"]).await?, vec![None, None, Some("3".into())]);
+    assert_eq!(
+        s.get_many(&["a", "b", "c"]).await?,
+        vec![None, None, Some("3".into())]
+    );
     Ok(())
 }
 
@@ -180,9 +212,13 @@ pub async fn json(ctx: &Ctx) -> Result<()> {
     s.set_json("u", &u).await?;
     assert_eq!(s.get_json::<User>("u").await?, Some(u));
     assert_eq!(s.get_json::<User>("missing").await?, None);
-    s.set("bad", "{\"name\":\"topsecret\",\"age\":\"x\"}").await?;
+    s.set("bad", "{\"name\":\"topsecret\",\"age\":\"x\"}")
+        .await?;
     let err = s.get_json::<User>("bad").await.expect_err("type mismatch");
-    assert!(matches!(err, nadb_core::Error::InvalidValue { .. }), "{err:?}");
+    assert!(
+        matches!(err, nadb_core::Error::InvalidValue { .. }),
+        "{err:?}"
+    );
     assert!(!err.to_string().contains("topsecret") && !format!("{err:?}").contains("topsecret"));
     Ok(())
 }

@@ -20,8 +20,10 @@ fn raw_record(ctx: &Ctx, value: &'static [u8], version: u64) -> Record {
 pub async fn space_isolation(ctx: &Ctx) -> Result<()> {
     let a = ctx.store().await?;
     let b = a.with_space(ctx.other_space()).await?;
-    a.set_with("k", "in a", &SetOptions::new().tags(["t"])).await?;
-    b.set_with("k", "in b", &SetOptions::new().tags(["t"])).await?;
+    a.set_with("k", "in a", &SetOptions::new().tags(["t"]))
+        .await?;
+    b.set_with("k", "in b", &SetOptions::new().tags(["t"]))
+        .await?;
     b.set("only-b", "x").await?;
     assert_eq!(a.get("k").await?.as_deref(), Some(&b"in a"[..]));
     assert_eq!(b.get("k").await?.as_deref(), Some(&b"in b"[..]));
@@ -30,7 +32,10 @@ pub async fn space_isolation(ctx: &Ctx) -> Result<()> {
     assert_eq!(a.len().await?, 1);
     assert_eq!(b.len().await?, 2);
     assert_eq!(a.list_tags().await?["t"], 1);
-    assert_eq!(a.query_by_tags(&["t"], TagMode::All, None, 10).await?.items, ["k"]);
+    assert_eq!(
+        a.query_by_tags(&["t"], TagMode::All, None, 10).await?.items,
+        ["k"]
+    );
     assert_eq!(a.clear().await?, 1);
     assert_eq!(b.get("k").await?.as_deref(), Some(&b"in b"[..]));
     assert_eq!(b.delete_by_tag("t").await?, 1);
@@ -42,18 +47,30 @@ pub async fn space_isolation(ctx: &Ctx) -> Result<()> {
 pub async fn batch_atomicity(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     s.set("existing", "old").await?;
-    let r = s.set_many([("new1", "1".to_string()), ("", "bad key".to_string())]).await;
+    let r = s
+        .set_many([("new1", "1".to_string()), ("", "bad key".to_string())])
+        .await;
     assert!(matches!(r, Err(Error::InvalidKey { .. })));
-    assert!(!s.exists("new1").await?, "an invalid batch must write nothing");
+    assert!(
+        !s.exists("new1").await?,
+        "an invalid batch must write nothing"
+    );
     let backend = ctx.backend();
     let mut b = Batch::new(ctx.space().clone());
     b.check("existing", Expect::Absent);
     b.put("new2", raw_record(ctx, b"2", 1));
     b.delete("existing");
-    assert!(matches!(backend.apply(&b).await, Err(Error::Conflict { .. })));
-    assert!(!s.exists("new2").await?, "a batch with a failed check must write nothing");
+    assert!(matches!(
+        backend.apply(&b).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert!(
+        !s.exists("new2").await?,
+        "a batch with a failed check must write nothing"
+    );
     assert!(s.exists("existing").await?);
-    s.set_many((0..500).map(|i| (format!("k{i:03}"), format!("{i}")))).await?;
+    s.set_many((0..500).map(|i| (format!("k{i:03}"), format!("{i}"))))
+        .await?;
     assert_eq!(s.len().await?, 501);
     Ok(())
 }
@@ -63,12 +80,19 @@ pub async fn batch_checks(ctx: &Ctx) -> Result<()> {
     let backend = ctx.backend();
     let space = ctx.space().clone();
     let mut b = Batch::new(space.clone());
-    b.check("k", Expect::Absent).put("k", raw_record(ctx, b"v", 10));
+    b.check("k", Expect::Absent)
+        .put("k", raw_record(ctx, b"v", 10));
     backend.apply(&b).await?;
-    assert!(matches!(backend.apply(&b).await, Err(Error::Conflict { .. })));
+    assert!(matches!(
+        backend.apply(&b).await,
+        Err(Error::Conflict { .. })
+    ));
     let mut b = Batch::new(space.clone());
     b.check("k", Expect::Version(11)).delete("k");
-    assert!(matches!(backend.apply(&b).await, Err(Error::Conflict { .. })));
+    assert!(matches!(
+        backend.apply(&b).await,
+        Err(Error::Conflict { .. })
+    ));
     let mut b = Batch::new(space.clone());
     b.check("k", Expect::Version(10))
         .put("k", raw_record(ctx, b"w", 12))
@@ -85,12 +109,23 @@ pub async fn batch_checks(ctx: &Ctx) -> Result<()> {
 /// Scan lists live keys in byte order, by prefix, in pages that join up exactly.
 pub async fn scan_order_and_paging(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
-    let mut keys: Vec<String> = (0..237).map(|i| format!("p/{:05}", i * 7919 % 1000)).collect();
+    let mut keys: Vec<String> = (0..237)
+        .map(|i| format!("p/{:05}", i * 7919 % 1000))
+        .collect();
     keys.extend(["p", "p0", "q/1", "o/9", "p/\u{10FFFF}", "p/é"].map(String::from));
     s.set_many(keys.iter().map(|k| (k.clone(), "v"))).await?;
-    s.set_with("p/zz-expiring", "v", &SetOptions::new().ttl(Duration::from_secs(1))).await?;
+    s.set_with(
+        "p/zz-expiring",
+        "v",
+        &SetOptions::new().ttl(Duration::from_secs(1)),
+    )
+    .await?;
     ctx.clock().advance(Duration::from_secs(2));
-    let mut want: Vec<String> = keys.iter().filter(|k| k.starts_with("p/")).cloned().collect();
+    let mut want: Vec<String> = keys
+        .iter()
+        .filter(|k| k.starts_with("p/"))
+        .cloned()
+        .collect();
     want.sort();
     want.dedup();
     for limit in [1, 7, 100, 1000] {
@@ -112,10 +147,21 @@ pub async fn scan_order_and_paging(ctx: &Ctx) -> Result<()> {
     }
     let all = s.scan("", None, 10_000).await?;
     assert!(all.is_last());
-    assert!(all.items.windows(2).all(|w| w[0] < w[1]), "not in byte order");
-    assert!(!all.items.iter().any(|k| k == "p/zz-expiring"), "scan returned an expired key");
+    assert!(
+        all.items.windows(2).all(|w| w[0] < w[1]),
+        "not in byte order"
+    );
+    assert!(
+        !all.items.iter().any(|k| k == "p/zz-expiring"),
+        "scan returned an expired key"
+    );
     assert!(s.scan("zzz", None, 10).await?.items.is_empty());
-    assert!(s.scan("p/", Some("p/\u{10FFFF}"), 10).await?.items.is_empty());
+    assert!(
+        s.scan("p/", Some("p/\u{10FFFF}"), 10)
+            .await?
+            .items
+            .is_empty()
+    );
     Ok(())
 }
 
@@ -124,8 +170,10 @@ pub async fn len_and_clear(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     assert_eq!(s.len().await?, 0);
     assert!(s.is_empty().await?);
-    s.set_many((0..2500).map(|i| (format!("k{i}"), "v"))).await?;
-    s.set_with("short", "v", &SetOptions::new().ttl(Duration::from_secs(1))).await?;
+    s.set_many((0..2500).map(|i| (format!("k{i}"), "v")))
+        .await?;
+    s.set_with("short", "v", &SetOptions::new().ttl(Duration::from_secs(1)))
+        .await?;
     assert_eq!(s.len().await?, 2501);
     ctx.clock().advance(Duration::from_secs(2));
     assert_eq!(s.len().await?, 2500, "len must not count expired keys");

@@ -9,8 +9,14 @@ use crate::case::Ctx;
 /// Everything written (values, tags, expiry, counters, deletes) is there after a reopen.
 pub async fn persistence_across_reopen(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
-    s.set_with("tagged", "v", &SetOptions::new().tags(["t"])).await?;
-    s.set_with("expiring", "v", &SetOptions::new().ttl(Duration::from_secs(60))).await?;
+    s.set_with("tagged", "v", &SetOptions::new().tags(["t"]))
+        .await?;
+    s.set_with(
+        "expiring",
+        "v",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await?;
     s.set("big", vec![b'z'; 100_000]).await?;
     s.set("gone", "v").await?;
     s.delete("gone").await?;
@@ -22,7 +28,10 @@ pub async fn persistence_across_reopen(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     assert_eq!(s.get("tagged").await?.as_deref(), Some(&b"v"[..]));
     assert_eq!(s.get_with_metadata("tagged").await?.expect("w").meta, meta);
-    assert_eq!(s.query_by_tags(&["t"], TagMode::All, None, 10).await?.items, ["tagged"]);
+    assert_eq!(
+        s.query_by_tags(&["t"], TagMode::All, None, 10).await?.items,
+        ["tagged"]
+    );
     assert_eq!(s.get("big").await?.map(|b| b.len()), Some(100_000));
     assert_eq!(s.get("gone").await?, None);
     assert_eq!(s.incr("n", 0).await?, 42);
@@ -64,7 +73,11 @@ pub async fn stats(ctx: &Ctx) -> Result<()> {
     assert!(st.ops["set"].max_ns >= st.ops["set"].p50_ns);
     assert_eq!(st.value_bytes_written, 10_002);
     assert_eq!(st.value_bytes_read, 10_000);
-    assert!(st.compression_ratio > 10.0, "ratio {}", st.compression_ratio);
+    assert!(
+        st.compression_ratio > 10.0,
+        "ratio {}",
+        st.compression_ratio
+    );
     assert_eq!(st.live_keys, 1);
     let json = serde_json::to_string(&st).map_err(|e| Error::Config {
         reason: e.to_string(),

@@ -57,8 +57,10 @@ pub enum ModelOp {
 }
 
 fn key() -> impl Strategy<Value = String> {
-    prop::sample::select(vec!["a", "b", "ab", "a/b", "..", "{x}", "*", "k\0", "é", "n"])
-        .prop_map(String::from)
+    prop::sample::select(vec![
+        "a", "b", "ab", "a/b", "..", "{x}", "*", "k\0", "é", "n",
+    ])
+    .prop_map(String::from)
 }
 
 fn tag() -> impl Strategy<Value = String> {
@@ -114,7 +116,9 @@ struct Model {
 
 impl Model {
     fn live(&self, k: &str, now: Timestamp) -> Option<&Entry> {
-        self.map.get(k).filter(|e| e.expires_at.is_none_or(|t| t > now))
+        self.map
+            .get(k)
+            .filter(|e| e.expires_at.is_none_or(|t| t > now))
     }
 
     fn live_keys(&self, now: Timestamp) -> Vec<String> {
@@ -141,11 +145,17 @@ impl Model {
     }
 }
 
-fn check<T: PartialEq + std::fmt::Debug>(what: &ModelOp, got: T, want: T) -> Result<(), TestCaseError> {
+fn check<T: PartialEq + std::fmt::Debug>(
+    what: &ModelOp,
+    got: T,
+    want: T,
+) -> Result<(), TestCaseError> {
     if got == want {
         Ok(())
     } else {
-        Err(TestCaseError::fail(format!("{what:?}: store gave {got:?}, model {want:?}")))
+        Err(TestCaseError::fail(format!(
+            "{what:?}: store gave {got:?}, model {want:?}"
+        )))
     }
 }
 
@@ -186,24 +196,33 @@ async fn run_sequence(store: &Store, ctx: &Ctx, ops: &[ModelOp]) -> Result<(), T
             }
             ModelOp::Get(k) => {
                 let got = store.get(k).await.map_err(err)?;
-                check(op, got, m.live(k, now).map(|e| Bytes::from(e.value.clone())))?;
+                check(
+                    op,
+                    got,
+                    m.live(k, now).map(|e| Bytes::from(e.value.clone())),
+                )?;
             }
             ModelOp::Exists(k) => {
-                check(op, store.exists(k).await.map_err(err)?, m.live(k, now).is_some())?;
+                check(
+                    op,
+                    store.exists(k).await.map_err(err)?,
+                    m.live(k, now).is_some(),
+                )?;
             }
             ModelOp::Incr(k, d) => {
                 let got = store.incr(k, *d).await;
                 let current = m.live(k, now).cloned();
                 let parsed = match &current {
                     None => Some(0i64),
-                    Some(e) => std::str::from_utf8(&e.value).ok().and_then(|s| s.parse().ok()),
+                    Some(e) => std::str::from_utf8(&e.value)
+                        .ok()
+                        .and_then(|s| s.parse().ok()),
                 };
                 match (got, parsed.and_then(|n| n.checked_add(*d))) {
                     (Ok(n), Some(want)) => {
                         check(op, n, want)?;
-                        let (tags, exp) = current.map_or((BTreeSet::new(), None), |e| {
-                            (e.tags, e.expires_at)
-                        });
+                        let (tags, exp) =
+                            current.map_or((BTreeSet::new(), None), |e| (e.tags, e.expires_at));
                         let tags: Vec<String> = tags.into_iter().collect();
                         m.put(k, want.to_string().into_bytes(), &tags, exp);
                     }
@@ -216,7 +235,10 @@ async fn run_sequence(store: &Store, ctx: &Ctx, ops: &[ModelOp]) -> Result<(), T
                 }
             }
             ModelOp::SetIfAbsent(k, v) => {
-                let got = store.set_if_absent(k, v.clone(), &SetOptions::new()).await.map_err(err)?;
+                let got = store
+                    .set_if_absent(k, v.clone(), &SetOptions::new())
+                    .await
+                    .map_err(err)?;
                 let want = m.live(k, now).is_none();
                 if want {
                     m.put(k, v.clone(), &[], None);
@@ -251,19 +273,29 @@ async fn run_sequence(store: &Store, ctx: &Ctx, ops: &[ModelOp]) -> Result<(), T
                 let mut got = Vec::new();
                 let mut cursor: Option<String> = None;
                 loop {
-                    let page = store.scan(prefix, cursor.as_deref(), *limit).await.map_err(err)?;
+                    let page = store
+                        .scan(prefix, cursor.as_deref(), *limit)
+                        .await
+                        .map_err(err)?;
                     got.extend(page.items);
                     match page.next {
                         Some(n) => cursor = Some(n),
                         None => break,
                     }
                 }
-                let want: Vec<String> =
-                    m.live_keys(now).into_iter().filter(|k| k.starts_with(prefix.as_str())).collect();
+                let want: Vec<String> = m
+                    .live_keys(now)
+                    .into_iter()
+                    .filter(|k| k.starts_with(prefix.as_str()))
+                    .collect();
                 check(op, got, want)?;
             }
             ModelOp::Query(tags, mode) => {
-                let got = store.query_by_tags(tags, *mode, None, 1000).await.map_err(err)?.items;
+                let got = store
+                    .query_by_tags(tags, *mode, None, 1000)
+                    .await
+                    .map_err(err)?
+                    .items;
                 let want: Vec<String> = m
                     .live_keys(now)
                     .into_iter()
@@ -300,7 +332,11 @@ async fn run_sequence(store: &Store, ctx: &Ctx, ops: &[ModelOp]) -> Result<(), T
                 check(op, got, doomed.len() as u64)?;
             }
             ModelOp::Len => {
-                check(op, store.len().await.map_err(err)?, m.live_keys(now).len() as u64)?;
+                check(
+                    op,
+                    store.len().await.map_err(err)?,
+                    m.live_keys(now).len() as u64,
+                )?;
             }
             ModelOp::Sweep => {
                 store.sweep_expired().await.map_err(err)?;

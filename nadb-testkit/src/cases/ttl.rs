@@ -9,9 +9,12 @@ use crate::case::Ctx;
 /// At the expiry instant and after it, no read, scan, count or query returns the record.
 pub async fn ttl_hidden_everywhere(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
-    let opts = SetOptions::new().tags(["t"]).ttl(Duration::from_millis(1500));
+    let opts = SetOptions::new()
+        .tags(["t"])
+        .ttl(Duration::from_millis(1500));
     s.set_with("e", "v", &opts).await?;
-    s.set_with("keep", "v", &SetOptions::new().tags(["t"])).await?;
+    s.set_with("keep", "v", &SetOptions::new().tags(["t"]))
+        .await?;
     ctx.clock().advance(Duration::from_millis(1499));
     assert!(s.exists("e").await?, "expired too early");
     ctx.clock().advance(Duration::from_millis(1));
@@ -22,11 +25,20 @@ pub async fn ttl_hidden_everywhere(ctx: &Ctx) -> Result<()> {
     assert_eq!(s.ttl("e").await?, None);
     assert_eq!(s.scan("", None, 10).await?.items, ["keep"]);
     assert_eq!(s.len().await?, 1);
-    assert_eq!(s.query_by_tags(&["t"], TagMode::Any, None, 10).await?.items, ["keep"]);
+    assert_eq!(
+        s.query_by_tags(&["t"], TagMode::Any, None, 10).await?.items,
+        ["keep"]
+    );
     assert_eq!(s.list_tags().await?["t"], 1);
-    assert!(!s.touch("e", Duration::from_secs(60)).await?, "touch revived an expired key");
+    assert!(
+        !s.touch("e", Duration::from_secs(60)).await?,
+        "touch revived an expired key"
+    );
     assert!(!s.persist("e").await?, "persist revived an expired key");
-    assert!(!s.delete("e").await?, "delete reported an expired key as existing");
+    assert!(
+        !s.delete("e").await?,
+        "delete reported an expired key as existing"
+    );
     assert_eq!(s.incr("e2", 1).await?, 1);
     Ok(())
 }
@@ -38,9 +50,16 @@ pub async fn ttl_expired_key_is_absent_for_writes(ctx: &Ctx) -> Result<()> {
     s.set_with("lock", "old-owner", &opts).await?;
     s.set_with("n", "41", &opts).await?;
     ctx.clock().advance(Duration::from_secs(1));
-    assert!(s.set_if_absent("lock", "new-owner", &SetOptions::new()).await?);
+    assert!(
+        s.set_if_absent("lock", "new-owner", &SetOptions::new())
+            .await?
+    );
     assert_eq!(s.get("lock").await?.as_deref(), Some(&b"new-owner"[..]));
-    assert_eq!(s.incr("n", 1).await?, 1, "incr must not resurrect an expired value");
+    assert_eq!(
+        s.incr("n", 1).await?,
+        1,
+        "incr must not resurrect an expired value"
+    );
     Ok(())
 }
 
@@ -49,12 +68,20 @@ pub async fn ttl_sweep_removes(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     for i in 0..50 {
         let ttl = Duration::from_secs(if i % 2 == 0 { 1 } else { 100 });
-        s.set_with(&format!("k{i}"), "v", &SetOptions::new().ttl(ttl).tags(["t"])).await?;
+        s.set_with(
+            &format!("k{i}"),
+            "v",
+            &SetOptions::new().ttl(ttl).tags(["t"]),
+        )
+        .await?;
     }
     ctx.clock().advance(Duration::from_secs(2));
     assert_eq!(s.sweep_expired().await?, 25);
     let backend = ctx.backend();
-    assert!(backend.get(ctx.space(), "k0").await?.is_none(), "swept record still stored");
+    assert!(
+        backend.get(ctx.space(), "k0").await?.is_none(),
+        "swept record still stored"
+    );
     assert!(backend.get(ctx.space(), "k1").await?.is_some());
     assert_eq!(s.stats().await?.expired_removed, 25);
     assert_eq!(s.sweep_expired().await?, 0);
@@ -69,7 +96,8 @@ pub async fn ttl_background_sweeper(ctx: &Ctx) -> Result<()> {
         .sweep_interval(Some(Duration::from_millis(20)))
         .build()
         .await?;
-    s.set_with("k", "v", &SetOptions::new().ttl(Duration::from_secs(1))).await?;
+    s.set_with("k", "v", &SetOptions::new().ttl(Duration::from_secs(1)))
+        .await?;
     ctx.clock().advance(Duration::from_secs(2));
     let backend = ctx.backend();
     for _ in 0..500 {
@@ -85,7 +113,8 @@ pub async fn ttl_background_sweeper(ctx: &Ctx) -> Result<()> {
 /// A sweep never removes a key that was rewritten after it expired.
 pub async fn ttl_sweep_spares_rewrites(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
-    s.set_with("k", "old", &SetOptions::new().ttl(Duration::from_secs(1))).await?;
+    s.set_with("k", "old", &SetOptions::new().ttl(Duration::from_secs(1)))
+        .await?;
     ctx.clock().advance(Duration::from_secs(2));
     s.set("k", "new").await?;
     s.sweep_expired().await?;
@@ -97,11 +126,18 @@ pub async fn ttl_sweep_spares_rewrites(ctx: &Ctx) -> Result<()> {
 pub async fn ttl_touch_persist(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     assert_eq!(s.ttl("missing").await?, None);
-    s.set_with("k", "v", &SetOptions::new().ttl(Duration::from_secs(10))).await?;
+    s.set_with("k", "v", &SetOptions::new().ttl(Duration::from_secs(10)))
+        .await?;
     ctx.clock().advance(Duration::from_secs(4));
-    assert_eq!(s.ttl("k").await?, Some(KeyTtl::Remaining(Duration::from_secs(6))));
+    assert_eq!(
+        s.ttl("k").await?,
+        Some(KeyTtl::Remaining(Duration::from_secs(6)))
+    );
     assert!(s.touch("k", Duration::from_secs(30)).await?);
-    assert_eq!(s.ttl("k").await?, Some(KeyTtl::Remaining(Duration::from_secs(30))));
+    assert_eq!(
+        s.ttl("k").await?,
+        Some(KeyTtl::Remaining(Duration::from_secs(30)))
+    );
     ctx.clock().advance(Duration::from_secs(20));
     assert!(s.exists("k").await?, "touch did not extend the expiry");
     assert!(s.persist("k").await?);
