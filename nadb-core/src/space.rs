@@ -23,9 +23,23 @@ pub const MAX_SPACE_NAME_LEN: usize = 64;
 /// assert_eq!(s.to_string(), "app/sessions");
 /// assert!(Space::new("app", "../etc").is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "SpaceParts", into = "SpaceParts")]
 pub struct Space(Arc<(String, String)>);
+
+impl PartialEq for Space {
+    fn eq(&self, other: &Space) -> bool {
+        // Handles of one store share the Arc: skip comparing the strings.
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl std::hash::Hash for Space {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Equal spaces have equal names, whether or not they share the Arc.
+        self.0.hash(state);
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct SpaceParts {

@@ -27,7 +27,7 @@ use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
@@ -442,13 +442,10 @@ impl Store {
         fut: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         self.check_open()?;
-        let start = Instant::now();
-        let result = fut.await;
         let h = self.engine.metrics.op(kind);
-        h.record(start.elapsed());
-        if result.is_err() {
-            h.record_error();
-        }
+        let started = h.start();
+        let result = fut.await;
+        h.finish(started, result.is_ok());
         result
     }
 }
