@@ -9,8 +9,8 @@ use std::ops::Bound;
 use std::process::ExitCode;
 
 use nadb::{
-    BackendInfo, Batch, Capabilities, Error, Expect, Meta, Op, Record, Result, Space,
-    StorageBackend, async_trait,
+    BackendInfo, Batch, Capabilities, Error, Meta, Op, Record, Result, Space, StorageBackend,
+    async_trait,
 };
 use parking_lot::Mutex;
 
@@ -57,11 +57,7 @@ impl StorageBackend for BTreeBackend {
         let id = |k: &str| (batch.space.clone(), k.to_string());
         for check in &batch.checks {
             let found = map.get(&id(&check.key)).map(|r| r.meta.version);
-            let holds = match check.expect {
-                Expect::Absent => found.is_none(),
-                Expect::Version(v) => found == Some(v),
-            };
-            if !holds {
+            if !check.expect.holds(found) {
                 return Err(Error::Conflict {
                     reason: "a batch check failed".into(),
                 });

@@ -70,6 +70,23 @@ pub enum Expect {
     Version(u64),
 }
 
+impl Expect {
+    /// Whether a stored record with version `found` (`None`: no record) satisfies this.
+    ///
+    /// ```
+    /// use nadb_core::Expect;
+    /// assert!(Expect::Absent.holds(None));
+    /// assert!(Expect::Version(3).holds(Some(3)));
+    /// assert!(!Expect::Version(3).holds(None));
+    /// ```
+    pub fn holds(self, found: Option<u64>) -> bool {
+        match self {
+            Expect::Absent => found.is_none(),
+            Expect::Version(v) => found == Some(v),
+        }
+    }
+}
+
 /// A precondition of a [`Batch`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {

@@ -131,11 +131,7 @@ impl StorageBackend for MemoryBackend {
             let found = space
                 .and_then(|s| s.records.get(c.key.as_str()))
                 .map(|r| r.meta.version);
-            let ok = match c.expect {
-                Expect::Absent => found.is_none(),
-                Expect::Version(v) => found == Some(v),
-            };
-            if !ok {
+            if !c.expect.holds(found) {
                 return Err(check_failed(&c.key, c.expect, found));
             }
         }
