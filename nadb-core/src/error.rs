@@ -120,6 +120,17 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// Writes are not persisted: they sit in the dead-letter queue after the backend refused
+    /// them. They stay readable; `retry_dlq` persists them, `clear_dlq` drops them.
+    #[error("{ops} writes ({bytes} bytes) are not persisted; last backend error: {last_error}")]
+    Unpersisted {
+        /// Operations not persisted.
+        ops: u64,
+        /// Their stored bytes.
+        bytes: u64,
+        /// The backend's last error, as text.
+        last_error: String,
+    },
     /// The store or backend was closed.
     #[error("the store is closed")]
     Closed,

@@ -53,7 +53,10 @@ pub use record::{Codec, Meta, Record};
 pub use registry::{open_backend, schemes};
 pub use space::Space;
 pub use stats::{OpStats, Stats};
-pub use store::{Cas, IntoBackend, KeyTtl, Page, SetOptions, Store, StoreBuilder};
+pub use store::{
+    BufferedFlush, Cas, DeadLetter, DlqSummary, FlushPolicy, IntoBackend, KeyTtl, Page,
+    PipelineStats, SetOptions, Store, StoreBuilder, WriteConfig,
+};
 pub use tags::Tags;
 
 /// Re-exported so backend crates implement the traits with the same `async-trait` version.

@@ -283,6 +283,8 @@ pub struct Stats {
     pub live_stored_bytes: u64,
     /// Expired records removed by the sweeper.
     pub expired_removed: u64,
+    /// The write pipeline's figures.
+    pub pipeline: crate::store::PipelineStats,
 }
 
 /// The live counters behind [`Stats`].
@@ -337,6 +339,7 @@ impl Metrics {
             live_keys: 0,
             live_stored_bytes: 0,
             expired_removed: self.expired_removed.load(Relaxed),
+            pipeline: Default::default(),
         }
     }
 }

@@ -204,6 +204,10 @@ impl Store {
         self.check_key(key)?;
         let _local = self.engine.key_lock(key).lock().await;
         for attempt in 0..ATTEMPTS {
+            // The decision needs the stored version: let a pending write of the key land first.
+            if self.engine.pipeline.lookup(&self.space, key).is_some() {
+                self.engine.drain().await?;
+            }
             let now = self.engine.clock.now();
             let current = self.engine.backend.get(&self.space, key).await?;
             let expect = current
@@ -216,7 +220,7 @@ impl Store {
             };
             let mut batch = Batch::new(self.space.clone());
             batch.check(key, expect).put(key, record);
-            match self.engine.commit(&batch).await {
+            match self.engine.submit(batch, true).await {
                 Ok(()) => return Ok(out),
                 Err(Error::Conflict { .. }) => backoff(attempt).await,
                 Err(e) => return Err(e),

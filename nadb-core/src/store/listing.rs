@@ -56,6 +56,7 @@ impl Store {
     ) -> Result<Page<String>> {
         self.measured(OpKind::Scan, async {
             check_limit(limit)?;
+            self.drain_space().await?;
             let backend = &self.engine.backend;
             let now = self.engine.clock.now();
             let want = limit.saturating_add(1);
@@ -105,6 +106,7 @@ impl Store {
     /// ```
     pub async fn len(&self) -> Result<u64> {
         self.measured(OpKind::Len, async {
+            self.drain_space().await?;
             let now = self.engine.clock.now();
             Ok(self.engine.index.count(&self.space, now).await?.keys)
         })
@@ -130,6 +132,7 @@ impl Store {
         self.measured(OpKind::Clear, async {
             let mut removed = 0;
             loop {
+                self.drain_space().await?;
                 let keys: Vec<String> = self
                     .engine
                     .backend
@@ -170,6 +173,7 @@ impl Store {
     ) -> Result<Page<String>> {
         self.measured(OpKind::QueryByTags, async {
             check_limit(limit)?;
+            self.drain_space().await?;
             if tags.is_empty() {
                 return Err(Error::InvalidArgument {
                     name: "tags",
@@ -211,6 +215,7 @@ impl Store {
     /// ```
     pub async fn list_tags(&self) -> Result<BTreeMap<String, u64>> {
         self.measured(OpKind::ListTags, async {
+            self.drain_space().await?;
             let now = self.engine.clock.now();
             self.engine.index.tag_counts(&self.space, now).await
         })
@@ -235,6 +240,7 @@ impl Store {
             let tags = [tag.to_string()];
             let mut removed = 0;
             loop {
+                self.drain_space().await?;
                 let now = self.engine.clock.now();
                 let keys: Vec<String> = self
                     .engine

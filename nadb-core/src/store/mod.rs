@@ -5,7 +5,9 @@
 //! with the backend and runs the expiry sweeper. Its parts, one module each:
 //!
 //! - `write`: `set`, `delete` and their batch forms — the write path from the API to
-//!   [`StorageBackend::apply`], top to bottom;
+//!   the pipeline, and from the pipeline to [`StorageBackend::apply`];
+//! - `policy` and `pipeline`: the pending buffer, flush triggers, group commit, retries and the
+//!   dead-letter queue (`dlq`);
 //! - `read`: `get`, `exists`, `get_many`, `ttl` — decode and TTL check;
 //! - `conditional`: `set_if_absent`, `compare_and_swap`, `incr`, `touch`, `persist` —
 //!   read-modify-write guarded by version checks;
@@ -14,9 +16,12 @@
 //! - `json`: typed values through serde.
 
 mod conditional;
+mod dlq;
 mod json;
 mod listing;
 mod options;
+mod pipeline;
+mod policy;
 mod read;
 mod sweeper;
 mod write;
@@ -33,6 +38,8 @@ use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
 pub use options::{Cas, KeyTtl, Page, SetOptions};
+pub use pipeline::{DeadLetter, DlqSummary, PipelineStats};
+pub use policy::{BufferedFlush, FlushPolicy, WriteConfig};
 
 use crate::backend::{BackendExt, BackendInfo, StorageBackend};
 use crate::clock::{Clock, SystemClock};
@@ -99,6 +106,8 @@ pub struct StoreBuilder {
     max_value_size: u64,
     sweep_interval: Option<Duration>,
     index: Option<Arc<dyn MetadataIndex>>,
+    policy: FlushPolicy,
+    write: WriteConfig,
 }
 
 impl fmt::Debug for StoreBuilder {
@@ -110,6 +119,8 @@ impl fmt::Debug for StoreBuilder {
             .field("max_key_len", &self.max_key_len)
             .field("max_value_size", &self.max_value_size)
             .field("sweep_interval", &self.sweep_interval)
+            .field("policy", &self.policy)
+            .field("write", &self.write)
             .finish_non_exhaustive()
     }
 }
@@ -159,8 +170,38 @@ impl StoreBuilder {
         self
     }
 
+    /// When writes are acknowledged and flushed (default [`FlushPolicy::Immediate`]).
+    pub fn flush_policy(mut self, policy: impl Into<FlushPolicy>) -> Self {
+        self.policy = policy.into();
+        self
+    }
+
+    /// Chunk size, buffer limit, dead-letter capacity and retry settings.
+    pub fn write_config(mut self, config: WriteConfig) -> Self {
+        self.write = config;
+        self
+    }
+
     /// Validates the configuration and starts the store. Must run inside a tokio runtime.
     pub async fn build(self) -> Result<Store> {
+        let w = &self.write;
+        if w.chunk_size == 0
+            || w.max_pending_bytes == 0
+            || w.dlq_capacity == 0
+            || w.retry_attempts == 0
+        {
+            return Err(Error::config(
+                "chunk_size, max_pending_bytes, dlq_capacity and retry_attempts must be at least 1",
+            ));
+        }
+        if let FlushPolicy::Buffered(b) = self.policy {
+            if b.max_ops == Some(0)
+                || b.max_bytes == Some(0)
+                || b.interval.is_some_and(|d| d.is_zero())
+            {
+                return Err(Error::config("buffered flush thresholds must not be zero"));
+            }
+        }
         if self.max_key_len == 0 {
             return Err(Error::config("max_key_len must be at least 1"));
         }
@@ -215,12 +256,17 @@ impl StoreBuilder {
             key_lock_hasher: foldhash::fast::FixedState::default(),
             closed: AtomicBool::new(false),
             sweeper: Mutex::new(None),
+            flusher: Mutex::new(None),
+            pipeline: pipeline::Pipeline::new(self.policy, self.write),
         });
         if let Some(every) = self.sweep_interval {
             let task = runtime.spawn(sweeper::run(Arc::downgrade(&engine), every));
             *engine.sweeper.lock() = Some(task);
         }
+        let flusher = runtime.spawn(pipeline::run(engine.clone()));
+        *engine.flusher.lock() = Some(flusher);
         let store = Store {
+            open: Arc::new(OpenGuard(engine.clone())),
             engine,
             space: self.space,
         };
@@ -253,6 +299,8 @@ pub(crate) struct Engine {
     key_lock_hasher: foldhash::fast::FixedState,
     closed: AtomicBool,
     sweeper: Mutex<Option<JoinHandle<()>>>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) pipeline: pipeline::Pipeline,
 }
 
 impl Engine {
@@ -309,6 +357,28 @@ impl Drop for Engine {
 pub struct Store {
     pub(crate) engine: Arc<Engine>,
     pub(crate) space: Space,
+    open: Arc<OpenGuard>,
+}
+
+/// Shared by every handle of a store; when the last handle goes without `close()`, the
+/// flusher is told to write out what is pending.
+struct OpenGuard(Arc<Engine>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        if self.0.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pending = self.0.pipeline.stats().pending_ops;
+        tracing::warn!(
+            pending_ops = pending,
+            "store dropped without close(): flushing pending writes in the background"
+        );
+        if let Some(task) = self.0.sweeper.lock().take() {
+            task.abort();
+        }
+        self.0.pipeline.begin_shutdown();
+    }
 }
 
 impl fmt::Debug for Store {
@@ -332,6 +402,8 @@ impl Store {
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
             index: None,
+            policy: FlushPolicy::default(),
+            write: WriteConfig::default(),
         }
     }
 
@@ -368,6 +440,7 @@ impl Store {
         Ok(Store {
             engine: self.engine.clone(),
             space,
+            open: self.open.clone(),
         })
     }
 
@@ -384,7 +457,9 @@ impl Store {
     /// A snapshot of the metrics, with live key counts of this handle's space.
     pub async fn stats(&self) -> Result<Stats> {
         self.check_open()?;
+        self.drain_space().await?;
         let mut s = self.engine.metrics.snapshot();
+        s.pipeline = self.engine.pipeline.stats();
         let count = self
             .engine
             .index
@@ -395,29 +470,52 @@ impl Store {
         Ok(s)
     }
 
-    /// Returns once everything acknowledged before the call is on stable storage.
+    /// Returns once everything acknowledged before the call is on stable storage. Fails with
+    /// [`Error::Unpersisted`] (saying how much) while the dead-letter queue holds writes.
     pub async fn flush(&self) -> Result<()> {
-        self.measured(OpKind::Flush, self.engine.backend.sync())
-            .await
+        self.measured(OpKind::Flush, self.engine.flush_all()).await
+    }
+
+    /// Applies this space's pending writes before a read that answers from the backend or
+    /// the index (listings, counts, tag queries).
+    pub(crate) async fn drain_space(&self) -> Result<()> {
+        if self.engine.pipeline.has_pending(&self.space) {
+            self.engine.drain().await?;
+        }
+        Ok(())
     }
 
     /// Asks the backend to reclaim space held by dead and expired records.
     pub async fn compact(&self) -> Result<()> {
         self.measured(OpKind::Compact, async {
             self.sweep_expired().await?;
+            self.engine.flush_all().await?;
             self.engine.backend.compact().await
         })
         .await
     }
 
-    /// Flushes, stops the sweeper and closes the backend. Every handle of the store fails with
-    /// [`Error::Closed`] afterwards. Closing twice is not an error.
+    /// Flushes, stops the background tasks and closes the backend. Every handle of the store
+    /// fails with [`Error::Closed`] afterwards. Closing twice is not an error.
+    ///
+    /// If writes are dead-lettered the store stays open and this returns
+    /// [`Error::Unpersisted`]: persist them with [`Store::retry_dlq`] or drop them with
+    /// [`Store::clear_dlq`], then close again.
     pub async fn close(&self) -> Result<()> {
+        if self.engine.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.engine.flush_all().await?;
         if self.engine.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         if let Some(task) = self.engine.sweeper.lock().take() {
             task.abort();
+        }
+        self.engine.pipeline.begin_shutdown();
+        let flusher = self.engine.flusher.lock().take();
+        if let Some(task) = flusher {
+            let _ = task.await;
         }
         self.engine.backend.sync().await?;
         self.engine.backend.close().await

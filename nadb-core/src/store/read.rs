@@ -1,4 +1,5 @@
-//! The read path: backend record → TTL check → decode → metrics.
+//! The read path: pending write (the pipeline's overlay) or backend record → TTL check →
+//! decode → metrics.
 //!
 //! An expired record is treated as absent by every read, whether or not the sweeper has
 //! removed it yet.
@@ -87,7 +88,25 @@ impl Store {
                 self.check_key(k.as_ref())?;
                 owned.push(k.as_ref().to_string());
             }
-            let records = self.engine.backend.get_many(&self.space, &owned).await?;
+            let pending: Vec<_> = owned
+                .iter()
+                .map(|k| self.engine.pipeline.lookup(&self.space, k))
+                .collect();
+            let stored: Vec<String> = owned
+                .iter()
+                .zip(&pending)
+                .filter(|(_, p)| p.is_none())
+                .map(|(k, _)| k.clone())
+                .collect();
+            let mut from_backend = if stored.is_empty() {
+                Vec::new()
+            } else {
+                self.engine.backend.get_many(&self.space, &stored).await?
+            }
+            .into_iter();
+            let records = pending
+                .into_iter()
+                .map(|p| p.unwrap_or_else(|| from_backend.next().flatten()));
             let now = self.engine.clock.now();
             records
                 .into_iter()
@@ -113,7 +132,7 @@ impl Store {
     pub async fn ttl(&self, key: &str) -> Result<Option<KeyTtl>> {
         self.measured(OpKind::Ttl, async {
             self.check_key(key)?;
-            let Some(r) = self.engine.backend.get(&self.space, key).await? else {
+            let Some(r) = self.engine.read(&self.space, key).await? else {
                 return Ok(None);
             };
             let now = self.engine.clock.now();
@@ -128,9 +147,17 @@ impl Store {
 }
 
 impl Engine {
-    /// The stored record under `key` if it is live at the clock's current time.
+    /// The newest record under `key` — pending or stored — expired or not.
+    pub(crate) async fn read(&self, space: &Space, key: &str) -> Result<Option<Record>> {
+        match self.pipeline.lookup(space, key) {
+            Some(pending) => Ok(pending),
+            None => self.backend.get(space, key).await,
+        }
+    }
+
+    /// The newest record under `key` if it is live at the clock's current time.
     pub(crate) async fn read_live(&self, space: &Space, key: &str) -> Result<Option<Record>> {
-        let record = self.backend.get(space, key).await?;
+        let record = self.read(space, key).await?;
         // The clock is read only for records that can expire.
         Ok(record.filter(|r| r.meta.expires_at.is_none() || !r.meta.is_expired(self.clock.now())))
     }

@@ -74,14 +74,14 @@ impl Engine {
             }
             b
         };
-        match self.commit(&guarded(keys)).await {
+        match self.submit(guarded(keys), true).await {
             Ok(()) => return Ok(keys.len() as u64),
             Err(Error::Conflict { .. }) => {}
             Err(e) => return Err(e),
         }
         let mut removed = 0;
         for k in keys {
-            match self.commit(&guarded(std::slice::from_ref(k))).await {
+            match self.submit(guarded(std::slice::from_ref(k)), true).await {
                 Ok(()) => removed += 1,
                 Err(Error::Conflict { .. }) => {}
                 Err(e) => return Err(e),

@@ -1,13 +1,13 @@
 //! The write path, top to bottom: API call → validation → record encoding (size limit,
-//! compression, version, timestamps) → one [`Batch`] → [`StorageBackend::apply`]
-//! (`crate::StorageBackend::apply`) → metadata index → metrics.
-//!
-//! Every write of the store, plain or conditional, ends in [`Engine::commit`].
+//! compression, version, timestamps) → one [`Batch`] → [`Engine::submit`] (the pending buffer
+//! of `pipeline.rs`, which acknowledges per the flush policy) → … → the flusher calls
+//! [`Engine::commit`] → [`StorageBackend::apply`](crate::StorageBackend::apply) → metadata
+//! index.
 
 use bytes::Bytes;
 
 use super::{Engine, SetOptions, Store};
-use crate::backend::{Batch, Expect, Op};
+use crate::backend::{Batch, Expect};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::record::{Meta, Record};
@@ -52,7 +52,7 @@ impl Store {
             let record = self.engine.encode(value, tags, expires_at, now)?;
             let mut batch = Batch::new(self.space.clone());
             batch.put(key, record);
-            self.engine.commit(&batch).await
+            self.engine.submit(batch, false).await
         })
         .await
     }
@@ -94,10 +94,7 @@ impl Store {
                 let record = self.engine.encode(value, tags.clone(), expires_at, now)?;
                 batch.put(key, record);
             }
-            if batch.ops.is_empty() {
-                return Ok(());
-            }
-            self.engine.commit(&batch).await
+            self.engine.submit(batch, false).await
         })
         .await
     }
@@ -146,8 +143,10 @@ impl Store {
     /// Deletes those of `keys` (distinct, validated) whose current metadata passes `filter`,
     /// and counts the live records among them.
     ///
-    /// Each delete is guarded by the version it found, so a write that lands between the
-    /// read and the delete is never removed by mistake: on a conflict the batch is re-read.
+    /// A key with a pending write is judged by that write and deleted after it, in queue
+    /// order. Any other delete is guarded by the version read from the backend, so a write that
+    /// lands between the read and the delete is never removed by mistake: on a conflict the
+    /// keys are read again.
     pub(crate) async fn delete_keys(
         &self,
         keys: &[String],
@@ -156,20 +155,44 @@ impl Store {
         const ATTEMPTS: usize = 64;
         for _ in 0..ATTEMPTS {
             let now = self.engine.clock.now();
-            let metas = self.engine.backend.get_meta_many(&self.space, keys).await?;
+            let pending: Vec<_> = keys
+                .iter()
+                .map(|k| self.engine.pipeline.lookup(&self.space, k))
+                .collect();
+            let stored: Vec<String> = keys
+                .iter()
+                .zip(&pending)
+                .filter(|(_, p)| p.is_none())
+                .map(|(k, _)| k.clone())
+                .collect();
+            let mut metas = if stored.is_empty() {
+                Vec::new()
+            } else {
+                self.engine
+                    .backend
+                    .get_meta_many(&self.space, &stored)
+                    .await?
+            }
+            .into_iter();
             let mut batch = Batch::new(self.space.clone());
             let mut live = 0;
-            for (key, meta) in keys.iter().zip(metas) {
-                if let Some(meta) = meta.filter(|m| filter(m)) {
-                    live += u64::from(!meta.is_expired(now));
-                    batch.check(key.clone(), Expect::Version(meta.version));
-                    batch.delete(key.clone());
+            for (key, p) in keys.iter().zip(pending) {
+                match p {
+                    Some(Some(record)) if filter(&record.meta) => {
+                        live += u64::from(!record.meta.is_expired(now));
+                        batch.delete(key.clone());
+                    }
+                    Some(_) => {}
+                    None => {
+                        if let Some(meta) = metas.next().flatten().filter(|m| filter(m)) {
+                            live += u64::from(!meta.is_expired(now));
+                            batch.check(key.clone(), Expect::Version(meta.version));
+                            batch.delete(key.clone());
+                        }
+                    }
                 }
             }
-            if batch.ops.is_empty() {
-                return Ok(0);
-            }
-            match self.engine.commit(&batch).await {
+            match self.engine.submit(batch, false).await {
                 Ok(()) => return Ok(live),
                 Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
                 Err(e) => return Err(e),
@@ -199,6 +222,8 @@ impl Engine {
             });
         }
         let (codec, stored) = self.compression.encode(value);
+        Metrics::add(&self.metrics.value_bytes_written, value_len);
+        Metrics::add(&self.metrics.stored_bytes_written, stored.len() as u64);
         Ok(Record {
             meta: Meta {
                 created_at: now,
@@ -228,16 +253,13 @@ impl Engine {
         r
     }
 
-    /// Hands a batch to the backend, then brings a store-kept index up to date.
+    /// Hands a (coalesced) batch to the backend, then brings a store-kept index up to date.
+    /// Called by the flusher only.
     ///
     /// With a store-kept index the two steps run under one lock so the index sees batches in
     /// the order the backend applied them.
     pub(crate) async fn commit(&self, batch: &Batch) -> Result<()> {
         self.ensure_indexed(&batch.space).await?;
-        let (logical, stored) = batch.ops.iter().fold((0, 0), |(l, s), op| match op {
-            Op::Put { record, .. } => (l + record.meta.value_len, s + record.value.len() as u64),
-            Op::Delete { .. } => (l, s),
-        });
         if self.derived_index {
             let _order = self.index_lock.lock().await;
             self.backend.apply(batch).await?;
@@ -245,8 +267,6 @@ impl Engine {
         } else {
             self.backend.apply(batch).await?;
         }
-        Metrics::add(&self.metrics.value_bytes_written, logical);
-        Metrics::add(&self.metrics.stored_bytes_written, stored);
         Ok(())
     }
 }

@@ -1,0 +1,702 @@
+//! The write pipeline: pending buffer → flusher → backend, with group commit, retries and the
+//! dead-letter queue.
+//!
+//! Every write becomes a *unit* (one API call's [`Batch`]) with a sequence number and joins a
+//! FIFO queue; unconditional writes also go into the *overlay* (key → newest pending record or
+//! delete) so every read sees them at once. One flusher task per store takes the whole queue
+//! when a trigger fires, cuts it into chunks of whole units (at most `chunk_size` ops unless one
+//! unit is larger; a unit with checks alone), coalesces each chunk (last write per key wins —
+//! safe because a chunk is applied as one backend batch), applies the chunks, syncs once, and
+//! then acknowledges every unit of the round: concurrent `Immediate` writers share that apply
+//! and sync (group commit).
+//!
+//! A chunk failing with a temporary error is retried with exponential backoff. When it still
+//! fails, waiting writers get the error; buffered units go to the bounded dead-letter queue and
+//! their values stay readable through the overlay until they are persisted (`retry_dlq`) or
+//! dropped (`clear_dlq`), so reads and a reopen never disagree silently. A later write of the
+//! same key that persists supersedes the dead-lettered op.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, Semaphore, oneshot, watch};
+
+use super::Engine;
+use super::policy::{FlushPolicy, WriteConfig};
+use crate::backend::{Batch, Op};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::record::Record;
+use crate::space::Space;
+use crate::stats::Histogram;
+
+/// A pending op as reads see it: `Some(record)` for a put, `None` for a delete.
+pub(crate) type Pending = Option<Record>;
+
+struct Unit {
+    seq: u64,
+    batch: Batch,
+    bytes: usize,
+    ack: Option<oneshot::Sender<Result<()>>>,
+    enqueued: Instant,
+}
+
+/// A batch the backend refused; see [`Store::dlq`](super::Store::dlq).
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    /// Position in the store's write order.
+    pub seq: u64,
+    /// The writes not persisted (ops superseded by a later persisted write are removed).
+    pub batch: Batch,
+    /// The last error, as text.
+    pub error: String,
+    /// When the batch was dead-lettered.
+    pub failed_at: Timestamp,
+}
+
+/// What the dead-letter queue holds, without payloads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DlqSummary {
+    /// Entries (batches).
+    pub entries: u64,
+    /// Operations in them.
+    pub ops: u64,
+    /// Stored value bytes in them.
+    pub bytes: u64,
+    /// Entries evicted because the queue was full (their writes are lost).
+    pub evicted: u64,
+    /// The newest entry's error.
+    pub last_error: Option<String>,
+}
+
+/// Write-pipeline figures, part of [`Stats`](crate::Stats).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipelineStats {
+    /// Flush rounds that applied something.
+    pub flushes: u64,
+    /// Operations applied to the backend (after coalescing).
+    pub ops_flushed: u64,
+    /// Operations coalesced away (a later write of the same key in the same chunk).
+    pub ops_coalesced: u64,
+    /// Operations waiting in the buffer.
+    pub pending_ops: u64,
+    /// Value bytes waiting in the buffer.
+    pub pending_bytes: u64,
+    /// Age of the oldest waiting write, milliseconds.
+    pub oldest_pending_ms: u64,
+    /// Dead-letter entries.
+    pub dlq_entries: u64,
+    /// Dead-letter entries evicted.
+    pub dlq_evicted: u64,
+    /// Chunk applies retried after a temporary error.
+    pub retries: u64,
+    /// Writers that waited for buffer room.
+    pub backpressure_waits: u64,
+    /// Latency of one chunk's backend apply, as [`OpStats`](crate::OpStats).
+    pub chunk: crate::stats::OpStats,
+    /// Largest number of writes acknowledged by one flush round (group commit).
+    pub max_group: u64,
+    /// Mean number of writes acknowledged per flush round.
+    pub mean_group: f64,
+}
+
+#[derive(Default)]
+struct State {
+    next_seq: u64,
+    queue: VecDeque<Unit>,
+    queued_ops: usize,
+    queued_bytes: usize,
+    waiting_acks: usize,
+    overlay_count: usize,
+    overlay: HashMap<Space, HashMap<String, (u64, Pending)>>,
+    dlq: VecDeque<DeadLetter>,
+    flush_target: u64,
+    shutdown: bool,
+}
+
+/// The pending buffer and its signals; owned by the engine, drained by the flusher task.
+pub(crate) struct Pipeline {
+    /// Keys in the overlay, readable without the lock so reads skip it when nothing is pending.
+    overlay_keys: std::sync::atomic::AtomicUsize,
+    pub(crate) policy: FlushPolicy,
+    pub(crate) config: WriteConfig,
+    state: Mutex<State>,
+    wake: Notify,
+    processed: watch::Sender<u64>,
+    room: Semaphore,
+    room_total: usize,
+    flushes: AtomicU64,
+    ops_flushed: AtomicU64,
+    ops_coalesced: AtomicU64,
+    dlq_evicted: AtomicU64,
+    retries: AtomicU64,
+    backpressure_waits: AtomicU64,
+    rounds_units: AtomicU64,
+    max_group: AtomicU64,
+    chunk_latency: Histogram,
+}
+
+fn unit_bytes(batch: &Batch) -> usize {
+    batch
+        .ops
+        .iter()
+        .map(|op| match op {
+            Op::Put { key, record } => key.len() + record.value.len(),
+            Op::Delete { key } => key.len(),
+        })
+        .sum::<usize>()
+        .max(1)
+}
+
+/// A copy of an error for every writer of a failed chunk (errors are not `Clone`).
+fn share_error(e: &Error) -> Error {
+    match e {
+        Error::Conflict { reason } => Error::Conflict {
+            reason: reason.clone(),
+        },
+        Error::Closed => Error::Closed,
+        Error::Backend {
+            backend, temporary, ..
+        } => Error::backend(backend.clone(), *temporary, e.to_string()),
+        other => Error::backend("pipeline", false, other.to_string()),
+    }
+}
+
+impl Pipeline {
+    pub(crate) fn new(policy: FlushPolicy, config: WriteConfig) -> Pipeline {
+        let room_total = config.max_pending_bytes.clamp(1, Semaphore::MAX_PERMITS);
+        Pipeline {
+            overlay_keys: std::sync::atomic::AtomicUsize::new(0),
+            policy,
+            config,
+            state: Mutex::new(State {
+                next_seq: 1,
+                ..State::default()
+            }),
+            wake: Notify::new(),
+            processed: watch::Sender::new(0),
+            room: Semaphore::new(room_total),
+            room_total,
+            flushes: AtomicU64::new(0),
+            ops_flushed: AtomicU64::new(0),
+            ops_coalesced: AtomicU64::new(0),
+            dlq_evicted: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            backpressure_waits: AtomicU64::new(0),
+            rounds_units: AtomicU64::new(0),
+            max_group: AtomicU64::new(0),
+            chunk_latency: Histogram::default(),
+        }
+    }
+
+    fn publish(&self, st: &State) {
+        self.overlay_keys
+            .store(st.overlay_count, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The newest pending op for `key`, if any (`Some(None)`: a pending delete).
+    pub(crate) fn lookup(&self, space: &Space, key: &str) -> Option<Pending> {
+        if self.overlay_keys.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return None;
+        }
+        let st = self.state.lock();
+        st.overlay
+            .get(space)
+            .and_then(|m| m.get(key))
+            .map(|(_, p)| p.clone())
+    }
+
+    /// Whether anything of `space` is pending (queued or dead-lettered).
+    pub(crate) fn has_pending(&self, space: &Space) -> bool {
+        if self.overlay_keys.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return false;
+        }
+        let st = self.state.lock();
+        st.overlay.get(space).is_some_and(|m| !m.is_empty())
+    }
+
+    fn should_flush(&self, st: &State, now: Instant) -> bool {
+        let Some(first) = st.queue.front() else {
+            return false;
+        };
+        if st.shutdown || st.flush_target >= first.seq {
+            return true;
+        }
+        if st.waiting_acks > 0 {
+            return true;
+        }
+        match self.policy {
+            FlushPolicy::Immediate => true,
+            FlushPolicy::Manual => false,
+            FlushPolicy::Buffered(b) => {
+                b.max_ops.is_some_and(|n| st.queued_ops >= n)
+                    || b.max_bytes.is_some_and(|n| st.queued_bytes >= n)
+                    || b.interval.is_some_and(|d| now >= first.enqueued + d)
+            }
+        }
+    }
+
+    fn request_flush(&self) -> u64 {
+        let target = {
+            let mut st = self.state.lock();
+            let last = st.next_seq - 1;
+            st.flush_target = st.flush_target.max(last);
+            last
+        };
+        self.wake.notify_one();
+        target
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        self.state.lock().shutdown = true;
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn dlq(&self) -> Vec<DeadLetter> {
+        self.state.lock().dlq.iter().cloned().collect()
+    }
+
+    pub(crate) fn dlq_summary(&self) -> DlqSummary {
+        let st = self.state.lock();
+        DlqSummary {
+            entries: st.dlq.len() as u64,
+            ops: st.dlq.iter().map(|d| d.batch.ops.len() as u64).sum(),
+            bytes: st.dlq.iter().map(|d| unit_bytes(&d.batch) as u64).sum(),
+            evicted: self.dlq_evicted.load(Relaxed),
+            last_error: st.dlq.back().map(|d| d.error.clone()),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> PipelineStats {
+        let st = self.state.lock();
+        let flushes = self.flushes.load(Relaxed);
+        PipelineStats {
+            flushes,
+            ops_flushed: self.ops_flushed.load(Relaxed),
+            ops_coalesced: self.ops_coalesced.load(Relaxed),
+            pending_ops: st.queued_ops as u64,
+            pending_bytes: st.queued_bytes as u64,
+            oldest_pending_ms: st
+                .queue
+                .front()
+                .map_or(0, |u| u.enqueued.elapsed().as_millis() as u64),
+            dlq_entries: st.dlq.len() as u64,
+            dlq_evicted: self.dlq_evicted.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            backpressure_waits: self.backpressure_waits.load(Relaxed),
+            chunk: self.chunk_latency.summary(),
+            max_group: self.max_group.load(Relaxed),
+            mean_group: if flushes == 0 {
+                0.0
+            } else {
+                self.rounds_units.load(Relaxed) as f64 / flushes as f64
+            },
+        }
+    }
+
+    /// Removes dead-letter entries; their pending values stop being readable.
+    pub(crate) fn clear_dlq(&self) -> u64 {
+        let mut st = self.state.lock();
+        let dead: Vec<DeadLetter> = st.dlq.drain(..).collect();
+        for d in &dead {
+            forget_overlay(&mut st, d.seq, &d.batch);
+        }
+        self.publish(&st);
+        dead.len() as u64
+    }
+}
+
+/// Drops overlay entries written by unit `seq` (newer entries of the same keys stay).
+fn forget_overlay(st: &mut State, seq: u64, batch: &Batch) {
+    let mut removed = 0;
+    if let Some(m) = st.overlay.get_mut(&batch.space) {
+        for op in &batch.ops {
+            if m.get(op.key()).is_some_and(|(s, _)| *s == seq) {
+                m.remove(op.key());
+                removed += 1;
+            }
+        }
+        if m.is_empty() {
+            st.overlay.remove(&batch.space);
+        }
+    }
+    st.overlay_count -= removed;
+}
+
+impl Engine {
+    /// Puts a batch into the pipeline. Returns once it is buffered, or — under `Immediate`,
+    /// with `wait`, or when it carries checks — once it is applied and synced.
+    pub(crate) async fn submit(&self, batch: Batch, wait: bool) -> Result<()> {
+        if batch.ops.is_empty() {
+            return Ok(());
+        }
+        let p = &self.pipeline;
+        let wait = wait || !batch.checks.is_empty() || p.policy == FlushPolicy::Immediate;
+        let bytes = unit_bytes(&batch);
+        let cost = bytes.min(p.room_total) as u32;
+        match p.room.try_acquire_many(cost) {
+            Ok(permit) => permit.forget(),
+            Err(_) => {
+                p.backpressure_waits.fetch_add(1, Relaxed);
+                // The buffer is full: make room rather than wait for a trigger that may never come.
+                p.request_flush();
+                p.room
+                    .acquire_many(cost)
+                    .await
+                    .map_err(|_| Error::Closed)?
+                    .forget();
+            }
+        }
+        let (tx, rx) = if wait {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let wake = {
+            let mut st = p.state.lock();
+            if st.shutdown {
+                drop(st);
+                p.room.add_permits(cost as usize);
+                return Err(Error::Closed);
+            }
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            if batch.checks.is_empty() {
+                let m = st.overlay.entry(batch.space.clone()).or_default();
+                let mut added = 0;
+                for op in &batch.ops {
+                    let pending = match op {
+                        Op::Put { record, .. } => Some(record.clone()),
+                        Op::Delete { .. } => None,
+                    };
+                    if m.insert(op.key().to_string(), (seq, pending)).is_none() {
+                        added += 1;
+                    }
+                }
+                st.overlay_count += added;
+                p.publish(&st);
+            }
+            st.queued_ops += batch.ops.len();
+            st.queued_bytes += bytes;
+            st.waiting_acks += usize::from(tx.is_some());
+            st.queue.push_back(Unit {
+                seq,
+                batch,
+                bytes,
+                ack: tx,
+                enqueued: Instant::now(),
+            });
+            p.should_flush(&st, Instant::now())
+        };
+        if wake {
+            p.wake.notify_one();
+        }
+        match rx {
+            Some(rx) => rx.await.map_err(|_| Error::Closed)?,
+            None => Ok(()),
+        }
+    }
+
+    /// Returns once every write submitted before the call has been processed (applied, or
+    /// dead-lettered) — without a final sync or a dead-letter check.
+    pub(crate) async fn drain(&self) -> Result<()> {
+        let target = self.pipeline.request_flush();
+        let mut rx = self.pipeline.processed.subscribe();
+        rx.wait_for(|p| *p >= target)
+            .await
+            .map(|_| ())
+            .map_err(|_| Error::Closed)
+    }
+
+    /// `drain`, then fails if anything is left unpersisted, then syncs the backend.
+    pub(crate) async fn flush_all(&self) -> Result<()> {
+        self.drain().await?;
+        let s = self.pipeline.dlq_summary();
+        if s.entries > 0 {
+            return Err(Error::Unpersisted {
+                ops: s.ops,
+                bytes: s.bytes,
+                last_error: s.last_error.unwrap_or_default(),
+            });
+        }
+        self.backend.sync().await
+    }
+
+    /// Resubmits dead-lettered writes in their original order and flushes them.
+    pub(crate) async fn retry_dlq(&self) -> Result<u64> {
+        let dead: Vec<DeadLetter> = self.pipeline.state.lock().dlq.drain(..).collect();
+        let mut ops = 0;
+        for d in dead {
+            {
+                // The resubmitted unit gets a new sequence number: move its overlay entries.
+                let mut st = self.pipeline.state.lock();
+                forget_overlay(&mut st, d.seq, &d.batch);
+                self.pipeline.publish(&st);
+            }
+            ops += d.batch.ops.len() as u64;
+            self.submit_retry(d.batch).await?;
+        }
+        self.flush_all().await?;
+        Ok(ops)
+    }
+
+    /// Submits a dead-lettered batch again, skipping ops a newer pending write supersedes.
+    async fn submit_retry(&self, mut batch: Batch) -> Result<()> {
+        {
+            let st = self.pipeline.state.lock();
+            if let Some(m) = st.overlay.get(&batch.space) {
+                batch.ops.retain(|op| !m.contains_key(op.key()));
+            }
+        }
+        self.submit(batch, false).await
+    }
+}
+
+/// The flusher: one task per store. Runs until the store is closed or dropped, then drains.
+pub(crate) async fn run(engine: Arc<Engine>) {
+    while let Some(units) = next_round(&engine).await {
+        process_round(&engine, units).await;
+    }
+    if let Err(e) = engine.backend.sync().await {
+        tracing::error!(error = %e, "final sync of a shut-down store failed");
+    }
+}
+
+async fn next_round(engine: &Engine) -> Option<Vec<Unit>> {
+    let p = &engine.pipeline;
+    loop {
+        let deadline = {
+            let mut st = p.state.lock();
+            let now = Instant::now();
+            if p.should_flush(&st, now) {
+                st.queued_ops = 0;
+                st.queued_bytes = 0;
+                st.waiting_acks = 0;
+                return Some(st.queue.drain(..).collect());
+            }
+            if st.shutdown && st.queue.is_empty() {
+                return None;
+            }
+            match (p.policy, st.queue.front()) {
+                (FlushPolicy::Buffered(b), Some(first)) => b.interval.map(|d| first.enqueued + d),
+                _ => None,
+            }
+        };
+        match deadline {
+            Some(at) => {
+                tokio::select! {
+                    _ = p.wake.notified() => {}
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                }
+            }
+            None => p.wake.notified().await,
+        }
+    }
+}
+
+/// Cuts a round into chunks: runs of whole units of one space, at most `chunk_size` ops
+/// unless one unit is larger; a unit with checks always alone.
+fn chunks(units: Vec<Unit>, chunk_size: usize) -> Vec<Vec<Unit>> {
+    let mut out: Vec<Vec<Unit>> = Vec::new();
+    let mut ops_in_last = 0;
+    let mut last_alone = true;
+    for u in units {
+        let alone = !u.batch.checks.is_empty();
+        let fits = out.last().is_some_and(|c: &Vec<Unit>| {
+            !last_alone
+                && !alone
+                && c[0].batch.space == u.batch.space
+                && ops_in_last + u.batch.ops.len() <= chunk_size
+        });
+        if fits {
+            ops_in_last += u.batch.ops.len();
+            if let Some(c) = out.last_mut() {
+                c.push(u);
+            }
+        } else {
+            ops_in_last = u.batch.ops.len();
+            last_alone = alone;
+            out.push(vec![u]);
+        }
+    }
+    out
+}
+
+/// One backend batch for a chunk: its checks, and the last op of each key in the order of
+/// those last ops.
+fn coalesce(chunk: &[Unit]) -> (Batch, u64) {
+    let mut batch = Batch::new(chunk[0].batch.space.clone());
+    let total: usize = chunk.iter().map(|u| u.batch.ops.len()).sum();
+    if chunk.len() == 1 {
+        batch.checks = chunk[0].batch.checks.clone();
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, op) in chunk[0].batch.ops.iter().enumerate() {
+            last.insert(op.key(), i);
+        }
+        batch.ops = chunk[0]
+            .batch
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(i, op)| last.get(op.key()) == Some(i))
+            .map(|(_, op)| op.clone())
+            .collect();
+    } else {
+        let all: Vec<&Op> = chunk.iter().flat_map(|u| u.batch.ops.iter()).collect();
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(all.len());
+        for (i, op) in all.iter().enumerate() {
+            last.insert(op.key(), i);
+        }
+        batch.ops = all
+            .iter()
+            .enumerate()
+            .filter(|(i, op)| last.get(op.key()) == Some(i))
+            .map(|(_, op)| (*op).clone())
+            .collect();
+    }
+    let coalesced = (total - batch.ops.len()) as u64;
+    (batch, coalesced)
+}
+
+async fn apply_with_retry(engine: &Engine, batch: &Batch) -> Result<()> {
+    let cfg = engine.pipeline.config;
+    let mut delay = cfg.retry_base_delay;
+    let mut attempt = 1;
+    loop {
+        let started = engine.pipeline.chunk_latency.start();
+        let result = engine.commit(batch).await;
+        engine
+            .pipeline
+            .chunk_latency
+            .finish(started, result.is_ok());
+        match result {
+            Err(e) if e.is_temporary() && attempt < cfg.retry_attempts => {
+                engine.pipeline.retries.fetch_add(1, Relaxed);
+                tracing::debug!(error = %e, attempt, "backend apply failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(cfg.retry_max_delay);
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn sync_with_retry(engine: &Engine) -> Result<()> {
+    let cfg = engine.pipeline.config;
+    let mut delay = cfg.retry_base_delay;
+    let mut attempt = 1;
+    loop {
+        match engine.backend.sync().await {
+            Err(e) if e.is_temporary() && attempt < cfg.retry_attempts => {
+                engine.pipeline.retries.fetch_add(1, Relaxed);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(cfg.retry_max_delay);
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn process_round(engine: &Engine, units: Vec<Unit>) {
+    let p = &engine.pipeline;
+    let last_seq = units.last().map_or(0, |u| u.seq);
+    let unit_count = units.len() as u64;
+    let mut applied: Vec<Unit> = Vec::new();
+    let mut failed: Vec<(Unit, Error)> = Vec::new();
+    for chunk in chunks(units, p.config.chunk_size.max(1)) {
+        let (batch, coalesced) = coalesce(&chunk);
+        match apply_with_retry(engine, &batch).await {
+            Ok(()) => {
+                p.ops_flushed.fetch_add(batch.ops.len() as u64, Relaxed);
+                p.ops_coalesced.fetch_add(coalesced, Relaxed);
+                applied.extend(chunk);
+            }
+            Err(e) => {
+                for u in chunk {
+                    failed.push((u, share_error(&e)));
+                }
+            }
+        }
+    }
+    if !applied.is_empty() {
+        if let Err(e) = sync_with_retry(engine).await {
+            for u in applied.drain(..) {
+                failed.push((u, share_error(&e)));
+            }
+        } else {
+            p.flushes.fetch_add(1, Relaxed);
+            p.rounds_units.fetch_add(unit_count, Relaxed);
+            p.max_group.fetch_max(unit_count, Relaxed);
+        }
+    }
+    let now = engine.clock.now();
+    let mut released = 0;
+    {
+        let mut st = p.state.lock();
+        for u in &applied {
+            forget_overlay(&mut st, u.seq, &u.batch);
+            supersede_dead_letters(&mut st, u.seq, &u.batch);
+        }
+        for (u, e) in &failed {
+            if u.ack.is_some() {
+                // The writer is told; the write was never acknowledged, so nothing is kept.
+                forget_overlay(&mut st, u.seq, &u.batch);
+            } else {
+                tracing::warn!(error = %e, ops = u.batch.ops.len(), "writes dead-lettered");
+                st.dlq.push_back(DeadLetter {
+                    seq: u.seq,
+                    batch: u.batch.clone(),
+                    error: e.to_string(),
+                    failed_at: now,
+                });
+                while st.dlq.len() > p.config.dlq_capacity {
+                    if let Some(old) = st.dlq.pop_front() {
+                        p.dlq_evicted.fetch_add(1, Relaxed);
+                        tracing::error!(
+                            ops = old.batch.ops.len(),
+                            "dead-letter queue full: oldest entry evicted, its writes are lost"
+                        );
+                        forget_overlay(&mut st, old.seq, &old.batch);
+                    }
+                }
+            }
+        }
+        p.publish(&st);
+    }
+    for u in applied {
+        released += u.bytes.min(p.room_total);
+        if let Some(ack) = u.ack {
+            let _ = ack.send(Ok(()));
+        }
+    }
+    for (u, e) in failed {
+        released += u.bytes.min(p.room_total);
+        if let Some(ack) = u.ack {
+            let _ = ack.send(Err(e));
+        }
+    }
+    p.room.add_permits(released);
+    p.processed.send_modify(|s| *s = (*s).max(last_seq));
+}
+
+/// Removes from the dead-letter queue the ops that unit `seq` (now persisted) overwrote.
+fn supersede_dead_letters(st: &mut State, seq: u64, batch: &Batch) {
+    if st.dlq.is_empty() {
+        return;
+    }
+    for d in st.dlq.iter_mut() {
+        if d.seq < seq && d.batch.space == batch.space {
+            d.batch
+                .ops
+                .retain(|op| !batch.ops.iter().any(|o| o.key() == op.key()));
+        }
+    }
+    st.dlq.retain(|d| !d.batch.ops.is_empty());
+}
