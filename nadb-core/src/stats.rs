@@ -277,7 +277,7 @@ pub struct Stats {
     pub stored_bytes_read: u64,
     /// `value_bytes_written / stored_bytes_written`; 1.0 before any write.
     pub compression_ratio: f64,
-    /// Unexpired keys in the store's space.
+    /// Unexpired keys in the store's space, as applied to the backend.
     pub live_keys: u64,
     /// Stored value bytes of those keys.
     pub live_stored_bytes: u64,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use nadb_core::{
-    BackendExt, Batch, Capabilities, MockClock, Result, Space, StorageBackend, Store, StoreBuilder,
+    BackendExt, Batch, BufferedFlush, Capabilities, FlushPolicy, MockClock, Result, Space,
+    StorageBackend, Store, StoreBuilder,
 };
 use parking_lot::Mutex;
 use rand::Rng;
@@ -81,6 +82,7 @@ pub struct Ctx {
     backend: Mutex<Arc<dyn StorageBackend>>,
     space: Space,
     clock: MockClock,
+    policy: FlushPolicy,
     spaces: Mutex<Vec<Space>>,
 }
 
@@ -92,6 +94,25 @@ impl fmt::Debug for Ctx {
     }
 }
 
+/// The flush policies the suite runs every case under, by name.
+pub fn policies() -> Vec<(&'static str, FlushPolicy)> {
+    vec![
+        ("immediate", FlushPolicy::Immediate),
+        ("buffered_count", BufferedFlush::none().max_ops(64).into()),
+        (
+            "buffered_size",
+            BufferedFlush::none().max_bytes(16 << 10).into(),
+        ),
+        (
+            "buffered_time",
+            BufferedFlush::none()
+                .interval(std::time::Duration::from_millis(5))
+                .into(),
+        ),
+        ("manual", FlushPolicy::Manual),
+    ]
+}
+
 /// A space name no other run will pick.
 pub fn random_space() -> Space {
     let id: u64 = rand::rng().random();
@@ -100,8 +121,14 @@ pub fn random_space() -> Space {
 }
 
 impl Ctx {
-    /// Opens the backend through `factory` and picks a fresh random space.
+    /// Opens the backend through `factory` and picks a fresh random space; stores use the
+    /// default flush policy.
     pub async fn new(factory: Arc<dyn BackendFactory>) -> Result<Ctx> {
+        Ctx::with_policy(factory, FlushPolicy::default()).await
+    }
+
+    /// Like [`Ctx::new`], with every store of the context under `policy`.
+    pub async fn with_policy(factory: Arc<dyn BackendFactory>, policy: FlushPolicy) -> Result<Ctx> {
         let backend = factory.open().await?;
         let space = random_space();
         Ok(Ctx {
@@ -110,7 +137,13 @@ impl Ctx {
             spaces: Mutex::new(vec![space.clone()]),
             space,
             clock: MockClock::default(),
+            policy,
         })
+    }
+
+    /// The flush policy of this context's stores.
+    pub fn policy(&self) -> FlushPolicy {
+        self.policy
     }
 
     /// The backend under test (the current instance, after any reopen).
@@ -135,12 +168,14 @@ impl Ctx {
         s
     }
 
-    /// A store builder on the backend, in the case's space, on the mock clock, without a
-    /// background sweeper (cases sweep explicitly or turn it on).
+    /// A store builder on the backend, in the case's space, on the mock clock, under the
+    /// context's flush policy, without a background sweeper (cases sweep explicitly or turn
+    /// it on).
     pub fn builder(&self) -> StoreBuilder {
         Store::builder(self.backend())
             .space(self.space.clone())
             .clock(self.clock.clone())
+            .flush_policy(self.policy)
             .sweep_interval(None)
     }
 

@@ -19,7 +19,8 @@
 //! nadb_testkit::conformance!(memory, || async { Ok(nadb_core::MemoryBackend::new()) });
 //! ```
 //!
-//! `cargo test` then lists one test per case (`memory::crud_put_get_delete`, ...). The second
+//! `cargo test` then lists one test per case and flush policy
+//! (`memory::immediate::put_get_delete`, `memory::manual::put_get_delete`, ...). The second
 //! argument is evaluated once per case and must be a [`BackendFactory`]: a closure that opens
 //! the backend, and opens *the same storage* again when called after a close. A case whose
 //! capability the backend lacks is shown as ignored with a `[skipped: needs ...]` label —
@@ -50,7 +51,7 @@ mod factory;
 mod faulty;
 mod runner;
 
-pub use case::{Case, CaseFn, Ctx, Need, random_space};
+pub use case::{Case, CaseFn, Ctx, Need, policies, random_space};
 pub use factory::BackendFactory;
 pub use faulty::{Fault, FaultOp, FaultyBackend};
 pub use nadb_core::MockClock;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use crate::case::{Case, Ctx};
+use nadb_core::FlushPolicy;
+
+use crate::case::{Case, Ctx, policies};
 use crate::cases;
 use crate::factory::BackendFactory;
 
@@ -23,10 +25,15 @@ pub enum Outcome {
     Skipped(String),
 }
 
-/// Runs one case against a fresh backend from `factory`, in a fresh space, and cleans up.
-/// A panic inside the case is caught and reported as [`Outcome::Failed`].
-pub async fn run_case(case: &Case, factory: Arc<dyn BackendFactory>) -> Outcome {
-    let ctx = match Ctx::new(factory).await {
+/// Runs one case against a fresh backend from `factory`, in a fresh space, with stores under
+/// `policy`, and cleans up. A panic inside the case is caught and reported as
+/// [`Outcome::Failed`].
+pub async fn run_case(
+    case: &Case,
+    factory: Arc<dyn BackendFactory>,
+    policy: FlushPolicy,
+) -> Outcome {
+    let ctx = match Ctx::with_policy(factory, policy).await {
         Ok(ctx) => Arc::new(ctx),
         Err(e) => return Outcome::Failed(format!("opening the backend failed: {e}")),
     };
@@ -57,8 +64,8 @@ pub async fn run_case(case: &Case, factory: Arc<dyn BackendFactory>) -> Outcome 
 /// The outcome of every case, in suite order.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    /// `(case name, outcome)`.
-    pub results: Vec<(&'static str, Outcome)>,
+    /// `(policy/case name, outcome)`.
+    pub results: Vec<(String, Outcome)>,
 }
 
 impl Report {
@@ -93,7 +100,7 @@ impl fmt::Display for Report {
     }
 }
 
-/// Runs every case of the suite, one after another, and reports.
+/// Runs every case of the suite under every flush policy, one after another, and reports.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
@@ -104,15 +111,19 @@ impl fmt::Display for Report {
 pub async fn run_all(factory: impl BackendFactory) -> Report {
     let factory: Arc<dyn BackendFactory> = Arc::new(factory);
     let mut report = Report::default();
-    for case in cases::all() {
-        let outcome = run_case(&case, factory.clone()).await;
-        report.results.push((case.name, outcome));
+    for (policy_name, policy) in policies() {
+        for case in cases::all() {
+            let outcome = run_case(&case, factory.clone(), policy).await;
+            report
+                .results
+                .push((format!("{policy_name}/{}", case.name), outcome));
+        }
     }
     report
 }
 
-/// The `main` of a conformance test target (`harness = false`): one test per case, named
-/// `BACKEND::CASE`, with `cargo test`'s filters and output. `make_factory` is called once
+/// The `main` of a conformance test target (`harness = false`): one test per case and flush
+/// policy, named `BACKEND::POLICY::CASE`, with `cargo test`'s filters and output. `make_factory` is called once
 /// per case, so each case may get storage of its own (a fresh temporary directory, say).
 ///
 /// A case whose capability is missing is listed as *ignored* with a `[skipped: ...]` label and
@@ -147,15 +158,20 @@ where
         }
     };
     let make_factory = Arc::new(make_factory);
-    let trials = cases::all()
+    let trials = policies()
         .into_iter()
-        .map(|case| {
-            let name = format!("{backend}::{}", case.name);
+        .flat_map(|(policy_name, policy)| {
+            cases::all()
+                .into_iter()
+                .map(move |c| (policy_name, policy, c))
+        })
+        .map(|(policy_name, policy, case)| {
+            let name = format!("{backend}::{policy_name}::{}", case.name);
             let rt = runtime.clone();
             let make = make_factory.clone();
             let trial = Trial::test(name.clone(), move || {
                 let factory: Arc<dyn BackendFactory> = Arc::new(make());
-                match rt.block_on(run_case(&case, factory)) {
+                match rt.block_on(run_case(&case, factory, policy)) {
                     Outcome::Passed => Ok(()),
                     Outcome::Failed(m) => Err(Failed::from(m)),
                     Outcome::Skipped(m) => Err(Failed::from(format!("cannot run: {m}"))),

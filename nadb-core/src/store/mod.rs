@@ -454,10 +454,10 @@ impl Store {
         &self.engine.backend
     }
 
-    /// A snapshot of the metrics, with live key counts of this handle's space.
+    /// A snapshot of the metrics, with live key counts of this handle's space as the backend
+    /// has them (pending writes are counted under `pipeline`, not in `live_keys`).
     pub async fn stats(&self) -> Result<Stats> {
         self.check_open()?;
-        self.drain_space().await?;
         let mut s = self.engine.metrics.snapshot();
         s.pipeline = self.engine.pipeline.stats();
         let count = self

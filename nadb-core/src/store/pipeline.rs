@@ -37,6 +37,15 @@ use crate::stats::Histogram;
 /// A pending op as reads see it: `Some(record)` for a put, `None` for a delete.
 pub(crate) type Pending = Option<Record>;
 
+/// The overlay's entry for a key: the unit that wrote it, the op, and whether a pending
+/// delete of the key comes before it (so no stored record's creation time carries over).
+#[derive(Clone)]
+struct Slot {
+    seq: u64,
+    pending: Pending,
+    after_delete: bool,
+}
+
 struct Unit {
     seq: u64,
     batch: Batch,
@@ -112,7 +121,7 @@ struct State {
     queued_bytes: usize,
     waiting_acks: usize,
     overlay_count: usize,
-    overlay: HashMap<Space, HashMap<String, (u64, Pending)>>,
+    overlay: HashMap<Space, HashMap<String, Slot>>,
     dlq: VecDeque<DeadLetter>,
     flush_target: u64,
     shutdown: bool,
@@ -207,7 +216,16 @@ impl Pipeline {
         st.overlay
             .get(space)
             .and_then(|m| m.get(key))
-            .map(|(_, p)| p.clone())
+            .map(|slot| slot.pending.clone())
+    }
+
+    /// Whether the pending write of `key` is a put that follows a pending delete.
+    pub(crate) fn follows_delete(&self, space: &Space, key: &str) -> bool {
+        let st = self.state.lock();
+        st.overlay
+            .get(space)
+            .and_then(|m| m.get(key))
+            .is_some_and(|slot| slot.after_delete)
     }
 
     /// Whether anything of `space` is pending (queued or dead-lettered).
@@ -315,7 +333,7 @@ fn forget_overlay(st: &mut State, seq: u64, batch: &Batch) {
     let mut removed = 0;
     if let Some(m) = st.overlay.get_mut(&batch.space) {
         for op in &batch.ops {
-            if m.get(op.key()).is_some_and(|(s, _)| *s == seq) {
+            if m.get(op.key()).is_some_and(|slot| slot.seq == seq) {
                 m.remove(op.key());
                 removed += 1;
             }
@@ -330,7 +348,7 @@ fn forget_overlay(st: &mut State, seq: u64, batch: &Batch) {
 impl Engine {
     /// Puts a batch into the pipeline. Returns once it is buffered, or — under `Immediate`,
     /// with `wait`, or when it carries checks — once it is applied and synced.
-    pub(crate) async fn submit(&self, batch: Batch, wait: bool) -> Result<()> {
+    pub(crate) async fn submit(&self, mut batch: Batch, wait: bool) -> Result<()> {
         if batch.ops.is_empty() {
             return Ok(());
         }
@@ -369,12 +387,33 @@ impl Engine {
             if batch.checks.is_empty() {
                 let m = st.overlay.entry(batch.space.clone()).or_default();
                 let mut added = 0;
-                for op in &batch.ops {
+                for op in &mut batch.ops {
+                    let prev = m.get(op.key());
+                    let after_delete = prev.is_some_and(|p| p.pending.is_none() || p.after_delete);
+                    // An overwrite of a pending record keeps its creation time, as the backend
+                    // does for stored ones.
+                    if let (
+                        Op::Put { record, .. },
+                        Some(Slot {
+                            pending: Some(prev),
+                            ..
+                        }),
+                    ) = (&mut *op, prev)
+                    {
+                        if !prev.meta.is_expired(record.meta.updated_at) {
+                            record.meta.created_at = prev.meta.created_at;
+                        }
+                    }
                     let pending = match op {
                         Op::Put { record, .. } => Some(record.clone()),
                         Op::Delete { .. } => None,
                     };
-                    if m.insert(op.key().to_string(), (seq, pending)).is_none() {
+                    let slot = Slot {
+                        seq,
+                        pending,
+                        after_delete,
+                    };
+                    if m.insert(op.key().to_string(), slot).is_none() {
                         added += 1;
                     }
                 }
@@ -528,38 +567,45 @@ fn chunks(units: Vec<Unit>, chunk_size: usize) -> Vec<Vec<Unit>> {
 }
 
 /// One backend batch for a chunk: its checks, and the last op of each key in the order of
-/// those last ops.
+/// those last ops. A put that follows a delete of its key in the chunk keeps that delete in
+/// front of it, so the backend treats the key as new (creation time) exactly as it would have
+/// without coalescing.
 fn coalesce(chunk: &[Unit]) -> (Batch, u64) {
-    let mut batch = Batch::new(chunk[0].batch.space.clone());
-    let total: usize = chunk.iter().map(|u| u.batch.ops.len()).sum();
-    if chunk.len() == 1 {
-        batch.checks = chunk[0].batch.checks.clone();
-        let mut last: HashMap<&str, usize> = HashMap::new();
-        for (i, op) in chunk[0].batch.ops.iter().enumerate() {
-            last.insert(op.key(), i);
-        }
-        batch.ops = chunk[0]
-            .batch
-            .ops
-            .iter()
-            .enumerate()
-            .filter(|(i, op)| last.get(op.key()) == Some(i))
-            .map(|(_, op)| op.clone())
-            .collect();
-    } else {
-        let all: Vec<&Op> = chunk.iter().flat_map(|u| u.batch.ops.iter()).collect();
-        let mut last: HashMap<&str, usize> = HashMap::with_capacity(all.len());
-        for (i, op) in all.iter().enumerate() {
-            last.insert(op.key(), i);
-        }
-        batch.ops = all
-            .iter()
-            .enumerate()
-            .filter(|(i, op)| last.get(op.key()) == Some(i))
-            .map(|(_, op)| (*op).clone())
-            .collect();
+    struct KeyState {
+        last: usize,
+        deleted: bool,
+        put_after_delete: bool,
     }
-    let coalesced = (total - batch.ops.len()) as u64;
+    let mut batch = Batch::new(chunk[0].batch.space.clone());
+    batch.checks = chunk
+        .iter()
+        .flat_map(|u| u.batch.checks.iter().cloned())
+        .collect();
+    let all: Vec<&Op> = chunk.iter().flat_map(|u| u.batch.ops.iter()).collect();
+    let mut keys: HashMap<&str, KeyState> = HashMap::with_capacity(all.len());
+    for (i, op) in all.iter().enumerate() {
+        let k = keys.entry(op.key()).or_insert(KeyState {
+            last: i,
+            deleted: false,
+            put_after_delete: false,
+        });
+        k.last = i;
+        match op {
+            Op::Delete { .. } => k.deleted = true,
+            Op::Put { .. } => k.put_after_delete = k.deleted,
+        }
+    }
+    for (i, op) in all.iter().enumerate() {
+        let k = &keys[op.key()];
+        if k.last != i {
+            continue;
+        }
+        if matches!(op, Op::Put { .. }) && k.put_after_delete {
+            batch.delete(op.key());
+        }
+        batch.ops.push((*op).clone());
+    }
+    let coalesced = all.len().saturating_sub(batch.ops.len()) as u64;
     (batch, coalesced)
 }
 

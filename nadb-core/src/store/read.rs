@@ -47,8 +47,22 @@ impl Store {
     pub async fn get_with_metadata(&self, key: &str) -> Result<Option<Record>> {
         self.measured(OpKind::Get, async {
             self.check_key(key)?;
-            let live = self.engine.read_live(&self.space, key).await?;
-            live.map(|r| self.engine.decode(r)).transpose()
+            let Some(mut record) = self.engine.read_live(&self.space, key).await? else {
+                return Ok(None);
+            };
+            let pipeline = &self.engine.pipeline;
+            if pipeline.lookup(&self.space, key).is_some()
+                && !pipeline.follows_delete(&self.space, key)
+            {
+                // A pending overwrite gets the stored record's creation time when it is applied;
+                // report that time already.
+                if let Some(old) = self.engine.backend.get(&self.space, key).await? {
+                    if !old.meta.is_expired(record.meta.updated_at) {
+                        record.meta.created_at = old.meta.created_at.min(record.meta.created_at);
+                    }
+                }
+            }
+            self.engine.decode(record).map(Some)
         })
         .await
     }

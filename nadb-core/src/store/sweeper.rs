@@ -33,7 +33,12 @@ impl Store {
     /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
     /// ```
     pub async fn sweep_expired(&self) -> Result<u64> {
-        self.measured(OpKind::Sweep, self.engine.sweep()).await
+        self.measured(OpKind::Sweep, async {
+            // Pending writes first, so their expiry is in the index.
+            self.engine.drain().await?;
+            self.engine.sweep().await
+        })
+        .await
     }
 }
 
@@ -57,9 +62,9 @@ impl Engine {
             if round == 0 {
                 break;
             }
+            Metrics::add(&self.metrics.expired_removed, round);
             removed += round;
         }
-        Metrics::add(&self.metrics.expired_removed, removed);
         Ok(removed)
     }
 

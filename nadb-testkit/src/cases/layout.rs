@@ -47,6 +47,7 @@ pub async fn space_isolation(ctx: &Ctx) -> Result<()> {
 pub async fn batch_atomicity(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     s.set("existing", "old").await?;
+    s.flush().await?;
     let r = s
         .set_many([("new1", "1".to_string()), ("", "bad key".to_string())])
         .await;

@@ -65,6 +65,7 @@ pub async fn stats(ctx: &Ctx) -> Result<()> {
     s.get("missing").await?;
     s.delete("b").await?;
     let _ = s.set("", "bad").await;
+    s.flush().await?;
     let st = s.stats().await?;
     assert_eq!(st.ops["set"].count, 3);
     assert_eq!(st.ops["set"].errors, 1);

@@ -1,0 +1,359 @@
+//! The write pipeline under failure, pressure and concurrency: retries, the dead-letter queue,
+//! backpressure, group commit, ordering across flushes, drop without close.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use nadb_core::{
+    BackendExt, BackendInfo, Batch, BufferedFlush, Error, FlushPolicy, MemoryBackend, Meta, Record,
+    Result, SetOptions, Space, StorageBackend, Store, WriteConfig, async_trait,
+};
+use nadb_testkit::{Fault, FaultOp, FaultyBackend};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn quick_retries() -> WriteConfig {
+    WriteConfig {
+        retry_base_delay: Duration::from_micros(100),
+        retry_max_delay: Duration::from_millis(2),
+        ..WriteConfig::default()
+    }
+}
+
+async fn backend_contents(
+    b: &dyn StorageBackend,
+    space: &Space,
+) -> Result<BTreeMap<String, Bytes>> {
+    let mut out = BTreeMap::new();
+    for (k, _) in b.scan_all(space, "").await? {
+        if let Some(r) = b.get(space, &k).await? {
+            out.insert(k, r.value);
+        }
+    }
+    Ok(out)
+}
+
+/// Interleaved sets, deletes and batches across many flush boundaries end with the backend
+/// holding exactly the model's state, under every buffered policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_across_flushes_matches_the_model() -> Result<()> {
+    let policies: [FlushPolicy; 4] = [
+        BufferedFlush::none().max_ops(7).into(),
+        BufferedFlush::none().max_bytes(300).into(),
+        BufferedFlush::none()
+            .interval(Duration::from_millis(1))
+            .into(),
+        FlushPolicy::Manual,
+    ];
+    for (n, policy) in policies.into_iter().enumerate() {
+        let backend = Arc::new(MemoryBackend::new());
+        let store = Store::builder(backend.clone())
+            .flush_policy(policy)
+            .compression(nadb_core::Compression::disabled())
+            .build()
+            .await?;
+        let mut model: BTreeMap<String, Bytes> = BTreeMap::new();
+        let mut rng = StdRng::seed_from_u64(n as u64);
+        for i in 0..5_000 {
+            let k = format!("k{}", rng.random_range(0..50));
+            match rng.random_range(0..10) {
+                0..=4 => {
+                    let v = Bytes::from(format!("v{i}"));
+                    store.set(&k, v.clone()).await?;
+                    model.insert(k.clone(), v);
+                }
+                5..=6 => {
+                    store.delete(&k).await?;
+                    model.remove(&k);
+                }
+                7..=8 => {
+                    let k2 = format!("k{}", rng.random_range(0..50));
+                    let items = [
+                        (k.clone(), Bytes::from(format!("a{i}"))),
+                        (k2.clone(), Bytes::from(format!("b{i}"))),
+                    ];
+                    store.set_many(items.clone()).await?;
+                    for (k, v) in items {
+                        model.insert(k, v);
+                    }
+                }
+                _ => {
+                    if rng.random_bool(0.3) {
+                        store.flush().await?;
+                    }
+                }
+            }
+            if i % 97 == 0 {
+                assert_eq!(
+                    store.get(&k).await?,
+                    model.get(&k).cloned(),
+                    "read-your-writes of {k}"
+                );
+            }
+        }
+        store.flush().await?;
+        assert_eq!(
+            backend_contents(backend.as_ref(), store.space()).await?,
+            model,
+            "policy #{n}"
+        );
+        let stats = store.stats().await?;
+        assert!(stats.pipeline.flushes > 1);
+        assert_eq!(stats.pipeline.pending_ops, 0);
+    }
+    Ok(())
+}
+
+/// 100,000 buffered writes over a backend failing 10 % of applies and syncs temporarily:
+/// every write is persisted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_percent_temporary_failures_lose_nothing_over_100k_ops() -> Result<()> {
+    let inner = Arc::new(MemoryBackend::new());
+    let faulty = Arc::new(FaultyBackend::new(inner.clone(), 7));
+    faulty.fail_rate(FaultOp::Apply, 0.1, Fault::Temporary);
+    faulty.fail_rate(FaultOp::Sync, 0.1, Fault::Temporary);
+    let store = Store::builder(faulty.clone())
+        .flush_policy(BufferedFlush::none().max_ops(500))
+        .write_config(WriteConfig {
+            chunk_size: 100,
+            ..quick_retries()
+        })
+        .build()
+        .await?;
+    for i in 0..100_000u32 {
+        store
+            .set(&format!("k{:06}", i % 60_000), format!("v{i}"))
+            .await?;
+    }
+    store.flush().await?;
+    assert_eq!(store.dlq_summary().entries, 0);
+    let stored = backend_contents(inner.as_ref(), store.space()).await?;
+    assert_eq!(stored.len(), 60_000);
+    for i in 40_000..100_000u32 {
+        let want = format!("v{i}");
+        assert_eq!(
+            stored[&format!("k{:06}", i % 60_000)].as_ref(),
+            want.as_bytes()
+        );
+    }
+    assert!(faulty.injected() > 50, "only {} faults", faulty.injected());
+    Ok(())
+}
+
+/// Permanent failure → dead-letter queue (values still readable, flush says how much is
+/// unpersisted) → heal → retry_dlq → everything persisted; a newer write is never overwritten.
+#[tokio::test]
+async fn dead_letters_stay_readable_and_retry_never_overwrites_newer_writes() -> Result<()> {
+    let inner = Arc::new(MemoryBackend::new());
+    let faulty = Arc::new(FaultyBackend::new(inner.clone(), 1));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(quick_retries())
+        .build()
+        .await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    store.set("a", "a1").await?;
+    store.set("b", "b1").await?;
+    let err = store.flush().await.expect_err("backend refuses");
+    match err {
+        Error::Unpersisted { ops, .. } => assert_eq!(ops, 2),
+        other => panic!("expected Unpersisted, got {other:?}"),
+    }
+    let summary = store.dlq_summary();
+    assert_eq!((summary.entries, summary.ops), (2, 2));
+    assert!(summary.last_error.is_some());
+    assert_eq!(
+        store.get("a").await?.as_deref(),
+        Some(&b"a1"[..]),
+        "dead-lettered value must stay readable"
+    );
+    assert!(
+        store.close().await.is_err(),
+        "close must refuse while writes are unpersisted"
+    );
+
+    faulty.heal();
+    store.set("a", "a2").await?; // newer than the dead-lettered a1
+    store.flush().await.expect_err("b1 is still dead-lettered");
+    assert_eq!(
+        store.dlq_summary().ops,
+        1,
+        "a1 must be superseded by the persisted a2"
+    );
+    assert_eq!(store.retry_dlq().await?, 1);
+    assert_eq!(store.dlq_summary().entries, 0);
+    store.flush().await?;
+    assert_eq!(
+        inner.get(store.space(), "a").await?.map(|r| r.value),
+        Some(Bytes::from("a2"))
+    );
+    assert_eq!(
+        inner.get(store.space(), "b").await?.map(|r| r.value),
+        Some(Bytes::from("b1"))
+    );
+    store.close().await
+}
+
+/// A full dead-letter queue evicts the oldest entry, counts it, and the evicted write is no
+/// longer readable (reads agree with the backend); clear_dlq drops the rest.
+#[tokio::test]
+async fn dlq_overflow_is_counted_and_clear_restores_agreement() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 1));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(WriteConfig {
+            dlq_capacity: 2,
+            ..quick_retries()
+        })
+        .build()
+        .await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    for k in ["a", "b", "c"] {
+        store.set(k, "v").await?;
+        let _ = store.flush().await;
+    }
+    let s = store.dlq_summary();
+    assert_eq!((s.entries, s.evicted), (2, 1));
+    assert_eq!(store.stats().await?.pipeline.dlq_evicted, 1);
+    assert_eq!(store.get("a").await?, None, "the evicted write is gone");
+    assert!(store.get("c").await?.is_some());
+    assert_eq!(store.clear_dlq(), 2);
+    assert_eq!(store.get("c").await?, None);
+    faulty.heal();
+    store.flush().await?;
+    store.close().await
+}
+
+/// Past the buffer's hard limit writers wait (counted) and a flush makes room, even under
+/// the manual policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backpressure_bounds_the_buffer() -> Result<()> {
+    let backend = Arc::new(MemoryBackend::new());
+    let store = Store::builder(backend.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .compression(nadb_core::Compression::disabled())
+        .write_config(WriteConfig {
+            max_pending_bytes: 64 << 10,
+            ..WriteConfig::default()
+        })
+        .build()
+        .await?;
+    let value = Bytes::from(vec![7u8; 1024]);
+    for i in 0..1000 {
+        store.set(&format!("k{i}"), value.clone()).await?;
+        assert!(store.stats().await?.pipeline.pending_bytes <= 64 << 10);
+    }
+    let stats = store.stats().await?;
+    assert!(stats.pipeline.backpressure_waits > 0);
+    store.flush().await?;
+    assert_eq!(backend.scan_all(store.space(), "").await?.len(), 1000);
+    Ok(())
+}
+
+/// A backend whose sync takes about 2 ms, to make group commit visible.
+#[derive(Debug)]
+struct SlowSync {
+    inner: MemoryBackend,
+}
+
+#[async_trait]
+impl StorageBackend for SlowSync {
+    fn info(&self) -> &BackendInfo {
+        self.inner.info()
+    }
+    async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
+        self.inner.get(space, key).await
+    }
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        self.inner.apply(batch).await
+    }
+    async fn scan(
+        &self,
+        space: &Space,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Meta)>> {
+        self.inner.scan(space, prefix, after, limit).await
+    }
+    async fn sync(&self) -> Result<()> {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        Ok(())
+    }
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
+    fn native_index(&self) -> Option<Arc<dyn nadb_core::MetadataIndex>> {
+        self.inner.native_index()
+    }
+}
+
+/// 16 concurrent Immediate writers share applies and syncs: far fewer syncs than writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn immediate_writers_are_group_committed() -> Result<()> {
+    let store = Store::builder(SlowSync {
+        inner: MemoryBackend::new(),
+    })
+    .build()
+    .await?;
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..50 {
+                s.set(&format!("t{t}-{i}"), "v").await?;
+            }
+            Ok::<_, Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer panicked")?;
+    }
+    let p = store.stats().await?.pipeline;
+    assert!(p.max_group >= 8, "largest group {}", p.max_group);
+    assert!(p.flushes < 400, "{} flush rounds for 800 writes", p.flushes);
+    assert_eq!(store.len().await?, 800);
+    Ok(())
+}
+
+/// Dropping a store without close still writes its buffered writes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_without_close_flushes() -> Result<()> {
+    let backend = Arc::new(MemoryBackend::new());
+    let store = Store::builder(backend.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .build()
+        .await?;
+    let space = store.space().clone();
+    for i in 0..100 {
+        store
+            .set_with(&format!("k{i}"), "v", &SetOptions::new().tags(["t"]))
+            .await?;
+    }
+    drop(store);
+    for _ in 0..500 {
+        if backend.scan_all(&space, "").await?.len() == 100 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("buffered writes of a dropped store were not flushed");
+}
+
+/// A write acknowledged under Immediate is in the backend when `set` returns.
+#[tokio::test]
+async fn immediate_acknowledges_only_after_apply_and_sync() -> Result<()> {
+    let backend = Arc::new(MemoryBackend::new());
+    let store = Store::builder(backend.clone()).build().await?;
+    for i in 0..100 {
+        let k = format!("k{i}");
+        store.set(&k, "v").await?;
+        assert!(
+            backend.get(store.space(), &k).await?.is_some(),
+            "acknowledged before applied"
+        );
+    }
+    Ok(())
+}
