@@ -517,7 +517,6 @@ impl Store {
         if let Some(task) = flusher {
             let _ = task.await;
         }
-        self.engine.backend.sync().await?;
         self.engine.backend.close().await
     }
 

@@ -463,7 +463,7 @@ impl Engine {
                 last_error: s.last_error.unwrap_or_default(),
             });
         }
-        self.backend.sync().await
+        sync_with_retry(self).await
     }
 
     /// Resubmits dead-lettered writes in their original order and flushes them.
