@@ -1,27 +1,88 @@
-//! Store get/set on the memory backend beside a raw `RwLock<HashMap<String, Bytes>>`, in one
-//! process, alternating rounds so both see the same machine state. Prints ns/op and the ratio.
+//! Store workloads on the memory backend beside raw baselines, in one process: each figure is
+//! the median of several rounds, store and baseline alternating so both see the same machine.
 //!
 //! Run with `cargo run --release -p nadb-bench`.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use nadb_bench::{keys, loaded_map, loaded_store, map_get, map_set, value};
+use bytes::Bytes;
+use nadb::{BufferedFlush, FlushPolicy, MemoryBackend, Store};
+use nadb_bench::{SlowSync, keys, loaded_map, loaded_store, map_get, map_set, value};
 
-const OPS: usize = 1_000_000;
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 5;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-#[tokio::main(flavor = "current_thread")]
+async fn buffered_ingest(n: usize) -> nadb::Result<f64> {
+    let store = Store::builder(MemoryBackend::new())
+        .flush_policy(BufferedFlush::default())
+        .sweep_interval(None)
+        .build()
+        .await?;
+    let keys: Vec<String> = (0..n).map(|i| format!("key-{i:07}")).collect();
+    let v = value();
+    let t = Instant::now();
+    for k in &keys {
+        store.set(k, v.clone()).await?;
+    }
+    store.flush().await?;
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+async fn pending_gets(n: usize) -> nadb::Result<f64> {
+    let store = Store::builder(MemoryBackend::new())
+        .flush_policy(FlushPolicy::Manual)
+        .sweep_interval(None)
+        .build()
+        .await?;
+    let keys: Vec<String> = (0..100_000).map(|i| format!("key-{i:07}")).collect();
+    for k in &keys {
+        store.set(k, value()).await?;
+    }
+    let t = Instant::now();
+    for i in 0..n {
+        black_box(store.get(&keys[i % keys.len()]).await?);
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+async fn durable_writers(writers: usize, per_writer: usize, sync: Duration) -> nadb::Result<f64> {
+    let store = Store::builder(SlowSync::new(sync))
+        .sweep_interval(None)
+        .build()
+        .await?;
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_writer {
+                s.set(&format!("w{w}-{i}"), Bytes::from_static(b"v"))
+                    .await?;
+            }
+            Ok::<_, nadb::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| nadb::Error::Config {
+            reason: e.to_string(),
+        })??;
+    }
+    Ok((writers * per_writer) as f64 / t.elapsed().as_secs_f64())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> nadb::Result<()> {
     let store = loaded_store().await?;
-    let map = loaded_map();
+    let map = Arc::new(loaded_map());
     let keys = keys();
     let v = value();
+    const OPS: usize = 1_000_000;
     let (mut sg, mut mg, mut ss, mut ms) = (vec![], vec![], vec![], vec![]);
     for _ in 0..ROUNDS {
         let t = Instant::now();
@@ -29,33 +90,59 @@ async fn main() -> nadb::Result<()> {
             black_box(store.get(&keys[i % keys.len()]).await?);
         }
         sg.push(t.elapsed().as_nanos() as f64 / OPS as f64);
-
         let t = Instant::now();
         for i in 0..OPS {
             black_box(async { map_get(&map, &keys[i % keys.len()]) }.await);
         }
         mg.push(t.elapsed().as_nanos() as f64 / OPS as f64);
-
         let t = Instant::now();
-        for i in 0..OPS / 4 {
+        for i in 0..OPS / 20 {
             store.set(&keys[i % keys.len()], v.clone()).await?;
         }
-        ss.push(t.elapsed().as_nanos() as f64 / (OPS / 4) as f64);
-
+        ss.push(t.elapsed().as_nanos() as f64 / (OPS / 20) as f64);
         let t = Instant::now();
-        for i in 0..OPS / 4 {
+        for i in 0..OPS / 20 {
             async { map_set(&map, &keys[i % keys.len()], v.clone()) }.await;
         }
-        ms.push(t.elapsed().as_nanos() as f64 / (OPS / 4) as f64);
+        ms.push(t.elapsed().as_nanos() as f64 / (OPS / 20) as f64);
     }
     let (sg, mg, ss, ms) = (median(sg), median(mg), median(ss), median(ms));
-    println!("workload  store ns/op  raw map ns/op  ratio (store/raw)");
-    println!("get       {sg:>11.1}  {mg:>13.1}  {:>6.2}x", sg / mg);
-    println!("set       {ss:>11.1}  {ms:>13.1}  {:>6.2}x", ss / ms);
     println!(
-        "({} keys, {}-byte values, median of {ROUNDS} rounds)",
+        "memory backend, {} keys, {}-byte values, median of {ROUNDS} rounds",
         keys.len(),
         v.len()
+    );
+    println!("workload                     store          baseline       ratio");
+    println!(
+        "get                          {sg:>8.1} ns/op  {mg:>8.1} ns/op  {:>6.2}x (raw RwLock<HashMap>)",
+        sg / mg
+    );
+    println!(
+        "set, Immediate               {ss:>8.1} ns/op  {ms:>8.1} ns/op  {:>6.2}x (raw RwLock<HashMap>)",
+        ss / ms
+    );
+
+    let mut ingest = vec![];
+    let mut pending = vec![];
+    for _ in 0..3 {
+        ingest.push(buffered_ingest(1_000_000).await?);
+        pending.push(pending_gets(2_000_000).await?);
+    }
+    println!(
+        "buffered set 1M + flush      {:>8.2} M ops/s",
+        median(ingest) / 1e6
+    );
+    println!(
+        "get of pending keys          {:>8.2} M ops/s",
+        median(pending) / 1e6
+    );
+
+    let sync = Duration::from_micros(200);
+    let one = durable_writers(1, 400, sync).await?;
+    let sixteen = durable_writers(16, 400, sync).await?;
+    println!(
+        "Immediate, sync ~200 us: 1 writer {one:.0} acks/s, 16 writers {sixteen:.0} acks/s ({:.1}x, group commit)",
+        sixteen / one
     );
     Ok(())
 }

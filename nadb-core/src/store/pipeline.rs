@@ -52,6 +52,8 @@ struct Unit {
     bytes: usize,
     ack: Option<oneshot::Sender<Result<()>>>,
     enqueued: Instant,
+    /// Applied by a round that was cancelled before its sync: needs only sync and ack.
+    applied: bool,
 }
 
 /// A batch the backend refused; see [`Store::dlq`](super::Store::dlq).
@@ -134,6 +136,8 @@ pub(crate) struct Pipeline {
     pub(crate) policy: FlushPolicy,
     pub(crate) config: WriteConfig,
     state: Mutex<State>,
+    /// Held by whoever runs a flush round: the flusher task, or a waiting writer that leads.
+    round_lock: tokio::sync::Mutex<()>,
     wake: Notify,
     processed: watch::Sender<u64>,
     room: Semaphore,
@@ -186,6 +190,7 @@ impl Pipeline {
                 next_seq: 1,
                 ..State::default()
             }),
+            round_lock: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             processed: watch::Sender::new(0),
             room: Semaphore::new(room_total),
@@ -429,15 +434,56 @@ impl Engine {
                 bytes,
                 ack: tx,
                 enqueued: Instant::now(),
+                applied: false,
             });
-            p.should_flush(&st, Instant::now())
+            // A waiting writer leads its own round; the flusher is only for buffered units.
+            !wait && p.should_flush(&st, Instant::now())
         };
         if wake {
             p.wake.notify_one();
         }
         match rx {
-            Some(rx) => rx.await.map_err(|_| Error::Closed)?,
+            Some(rx) => self.lead_until_acked(rx).await,
             None => Ok(()),
+        }
+    }
+
+    /// Waits for a unit's acknowledgement, running flush rounds itself whenever no one else
+    /// is: a lone writer pays no task switch, and writers arriving during a round are
+    /// gathered into the next one (group commit).
+    async fn lead_until_acked(&self, mut rx: oneshot::Receiver<Result<()>>) -> Result<()> {
+        /// If the waiting writer is cancelled, the flusher takes over its queued unit.
+        struct HandOff<'a>(&'a Notify);
+        impl Drop for HandOff<'_> {
+            fn drop(&mut self) {
+                self.0.notify_one();
+            }
+        }
+        let p = &self.pipeline;
+        let hand_off = HandOff(&p.wake);
+        let result = self.lead_rounds(&mut rx).await;
+        std::mem::forget(hand_off);
+        result
+    }
+
+    async fn lead_rounds(&self, rx: &mut oneshot::Receiver<Result<()>>) -> Result<()> {
+        let p = &self.pipeline;
+        loop {
+            tokio::select! {
+                biased;
+                acked = &mut *rx => return acked.map_err(|_| Error::Closed)?,
+                _guard = p.round_lock.lock() => {
+                    match rx.try_recv() {
+                        Ok(acked) => return acked,
+                        Err(oneshot::error::TryRecvError::Closed) => return Err(Error::Closed),
+                        Err(oneshot::error::TryRecvError::Empty) => {}
+                    }
+                    let units = take_queue(p);
+                    if !units.is_empty() {
+                        process_round(self, units).await;
+                    }
+                }
+            }
         }
     }
 
@@ -496,30 +542,44 @@ impl Engine {
     }
 }
 
-/// The flusher: one task per store. Runs until the store is closed or dropped, then drains.
+/// The flusher: one task per store, for buffered writes and triggers. Runs until the store is
+/// closed or dropped, then drains.
 pub(crate) async fn run(engine: Arc<Engine>) {
-    while let Some(units) = next_round(&engine).await {
-        process_round(&engine, units).await;
+    loop {
+        if !wait_for_trigger(&engine).await {
+            break;
+        }
+        let _round = engine.pipeline.round_lock.lock().await;
+        let units = take_queue(&engine.pipeline);
+        if !units.is_empty() {
+            process_round(&engine, units).await;
+        }
     }
     if let Err(e) = engine.backend.sync().await {
         tracing::error!(error = %e, "final sync of a shut-down store failed");
     }
 }
 
-async fn next_round(engine: &Engine) -> Option<Vec<Unit>> {
+/// Takes every queued unit for a round.
+fn take_queue(p: &Pipeline) -> Vec<Unit> {
+    let mut st = p.state.lock();
+    st.queued_ops = 0;
+    st.queued_bytes = 0;
+    st.waiting_acks = 0;
+    st.queue.drain(..).collect()
+}
+
+/// Waits until a flush trigger fires; `false` once the store is shut down and drained.
+async fn wait_for_trigger(engine: &Engine) -> bool {
     let p = &engine.pipeline;
     loop {
         let deadline = {
-            let mut st = p.state.lock();
-            let now = Instant::now();
-            if p.should_flush(&st, now) {
-                st.queued_ops = 0;
-                st.queued_bytes = 0;
-                st.waiting_acks = 0;
-                return Some(st.queue.drain(..).collect());
+            let st = p.state.lock();
+            if p.should_flush(&st, Instant::now()) {
+                return true;
             }
             if st.shutdown && st.queue.is_empty() {
-                return None;
+                return false;
             }
             match (p.policy, st.queue.front()) {
                 (FlushPolicy::Buffered(b), Some(first)) => b.interval.map(|d| first.enqueued + d),
@@ -538,32 +598,32 @@ async fn next_round(engine: &Engine) -> Option<Vec<Unit>> {
     }
 }
 
-/// Cuts a round into chunks: runs of whole units of one space, at most `chunk_size` ops
-/// unless one unit is larger; a unit with checks always alone.
-fn chunks(units: Vec<Unit>, chunk_size: usize) -> Vec<Vec<Unit>> {
-    let mut out: Vec<Vec<Unit>> = Vec::new();
+/// Sizes (in units) of the chunks a round is cut into: runs of whole units of one space, at
+/// most `chunk_size` ops unless one unit is larger; a unit with checks always alone.
+fn chunk_sizes(units: &VecDeque<Unit>, chunk_size: usize) -> Vec<usize> {
+    let mut sizes: Vec<usize> = Vec::new();
     let mut ops_in_last = 0;
-    let mut last_alone = true;
+    let mut last: Option<(&Space, bool)> = None;
     for u in units {
         let alone = !u.batch.checks.is_empty();
-        let fits = out.last().is_some_and(|c: &Vec<Unit>| {
+        let fits = last.is_some_and(|(space, last_alone)| {
             !last_alone
                 && !alone
-                && c[0].batch.space == u.batch.space
+                && *space == u.batch.space
                 && ops_in_last + u.batch.ops.len() <= chunk_size
         });
         if fits {
             ops_in_last += u.batch.ops.len();
-            if let Some(c) = out.last_mut() {
-                c.push(u);
+            if let Some(n) = sizes.last_mut() {
+                *n += 1;
             }
         } else {
             ops_in_last = u.batch.ops.len();
-            last_alone = alone;
-            out.push(vec![u]);
+            last = Some((&u.batch.space, alone));
+            sizes.push(1);
         }
     }
-    out
+    sizes
 }
 
 /// One backend batch for a chunk: its checks, and the last op of each key in the order of
@@ -650,31 +710,83 @@ async fn sync_with_retry(engine: &Engine) -> Result<()> {
     }
 }
 
+/// The units of a round in progress. If the round is dropped before it finishes (a leading
+/// writer was cancelled), they go back to the front of the queue in order — those already
+/// applied marked so, to be synced and acknowledged without a second apply — and the flusher
+/// is woken. Nothing taken from the queue is ever lost.
+struct InFlight<'a> {
+    pipeline: &'a Pipeline,
+    todo: VecDeque<Unit>,
+    current: Vec<Unit>,
+    applied: Vec<Unit>,
+    failed: Vec<(Unit, Error)>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut units: Vec<Unit> = self.applied.drain(..).collect();
+        units.append(&mut self.current);
+        units.extend(self.todo.drain(..));
+        units.extend(self.failed.drain(..).map(|(u, _)| u));
+        if units.is_empty() {
+            return;
+        }
+        units.sort_by_key(|u| u.seq);
+        let mut st = self.pipeline.state.lock();
+        for u in units.into_iter().rev() {
+            st.queued_ops += u.batch.ops.len();
+            st.queued_bytes += u.bytes;
+            st.waiting_acks += usize::from(u.ack.is_some());
+            st.queue.push_front(u);
+        }
+        st.flush_target = st.flush_target.max(st.next_seq - 1);
+        drop(st);
+        self.pipeline.wake.notify_one();
+    }
+}
+
 async fn process_round(engine: &Engine, units: Vec<Unit>) {
     let p = &engine.pipeline;
     let last_seq = units.last().map_or(0, |u| u.seq);
     let unit_count = units.len() as u64;
-    let mut applied: Vec<Unit> = Vec::new();
-    let mut failed: Vec<(Unit, Error)> = Vec::new();
-    for chunk in chunks(units, p.config.chunk_size.max(1)) {
-        let (batch, coalesced) = coalesce(&chunk);
+    let mut round = InFlight {
+        pipeline: p,
+        todo: VecDeque::with_capacity(units.len()),
+        current: Vec::new(),
+        applied: Vec::new(),
+        failed: Vec::new(),
+    };
+    for u in units {
+        if u.applied {
+            round.applied.push(u);
+        } else {
+            round.todo.push_back(u);
+        }
+    }
+    for n in chunk_sizes(&round.todo, p.config.chunk_size.max(1)) {
+        round.current = round.todo.drain(..n).collect();
+        let (batch, coalesced) = coalesce(&round.current);
         match apply_with_retry(engine, &batch).await {
             Ok(()) => {
                 p.ops_flushed.fetch_add(batch.ops.len() as u64, Relaxed);
                 p.ops_coalesced.fetch_add(coalesced, Relaxed);
-                applied.extend(chunk);
+                for mut u in round.current.drain(..) {
+                    u.applied = true;
+                    round.applied.push(u);
+                }
             }
             Err(e) => {
-                for u in chunk {
-                    failed.push((u, share_error(&e)));
+                for u in round.current.drain(..) {
+                    round.failed.push((u, share_error(&e)));
                 }
             }
         }
     }
-    if !applied.is_empty() {
+    if !round.applied.is_empty() {
         if let Err(e) = sync_with_retry(engine).await {
-            for u in applied.drain(..) {
-                failed.push((u, share_error(&e)));
+            let applied: Vec<Unit> = round.applied.drain(..).collect();
+            for u in applied {
+                round.failed.push((u, share_error(&e)));
             }
         } else {
             p.flushes.fetch_add(1, Relaxed);
@@ -682,6 +794,10 @@ async fn process_round(engine: &Engine, units: Vec<Unit>) {
             p.max_group.fetch_max(unit_count, Relaxed);
         }
     }
+    // No await from here on: the round completes as a whole.
+    let applied: Vec<Unit> = round.applied.drain(..).collect();
+    let failed: Vec<(Unit, Error)> = round.failed.drain(..).collect();
+    drop(round);
     let now = engine.clock.now();
     let mut released = 0;
     {
