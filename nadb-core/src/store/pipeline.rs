@@ -34,6 +34,8 @@ use crate::record::Record;
 use crate::space::Space;
 use crate::stats::Histogram;
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A pending op as reads see it: `Some(record)` for a put, `None` for a delete.
 pub(crate) type Pending = Option<Record>;
 
@@ -123,7 +125,8 @@ struct State {
     queued_bytes: usize,
     waiting_acks: usize,
     overlay_count: usize,
-    overlay: HashMap<Space, HashMap<String, Slot>>,
+    spare: VecDeque<Unit>,
+    overlay: FastMap<Space, FastMap<String, Slot>>,
     dlq: VecDeque<DeadLetter>,
     flush_target: u64,
     shutdown: bool,
@@ -343,9 +346,6 @@ fn forget_overlay(st: &mut State, seq: u64, batch: &Batch) {
                 removed += 1;
             }
         }
-        if m.is_empty() {
-            st.overlay.remove(&batch.space);
-        }
     }
     st.overlay_count -= removed;
 }
@@ -561,12 +561,14 @@ pub(crate) async fn run(engine: Arc<Engine>) {
 }
 
 /// Takes every queued unit for a round.
-fn take_queue(p: &Pipeline) -> Vec<Unit> {
+fn take_queue(p: &Pipeline) -> VecDeque<Unit> {
     let mut st = p.state.lock();
     st.queued_ops = 0;
     st.queued_bytes = 0;
     st.waiting_acks = 0;
-    st.queue.drain(..).collect()
+    // Swap in the spare buffer of the last round so a busy queue does not regrow each round.
+    let spare = std::mem::take(&mut st.spare);
+    std::mem::replace(&mut st.queue, spare)
 }
 
 /// Waits until a flush trigger fires; `false` once the store is shut down and drained.
@@ -745,24 +747,24 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn process_round(engine: &Engine, units: Vec<Unit>) {
+async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
     let p = &engine.pipeline;
-    let last_seq = units.last().map_or(0, |u| u.seq);
+    let last_seq = units.back().map_or(0, |u| u.seq);
     let unit_count = units.len() as u64;
     let mut round = InFlight {
         pipeline: p,
-        todo: VecDeque::with_capacity(units.len()),
+        todo: VecDeque::new(),
         current: Vec::new(),
         applied: Vec::new(),
         failed: Vec::new(),
     };
-    for u in units {
-        if u.applied {
+    // Units applied by a cancelled round come first (they are the oldest).
+    while units.front().is_some_and(|u| u.applied) {
+        if let Some(u) = units.pop_front() {
             round.applied.push(u);
-        } else {
-            round.todo.push_back(u);
         }
     }
+    round.todo = units;
     for n in chunk_sizes(&round.todo, p.config.chunk_size.max(1)) {
         round.current = round.todo.drain(..n).collect();
         let (batch, coalesced) = coalesce(&round.current);
@@ -795,9 +797,16 @@ async fn process_round(engine: &Engine, units: Vec<Unit>) {
         }
     }
     // No await from here on: the round completes as a whole.
-    let applied: Vec<Unit> = round.applied.drain(..).collect();
-    let failed: Vec<(Unit, Error)> = round.failed.drain(..).collect();
+    let applied: Vec<Unit> = std::mem::take(&mut round.applied);
+    let failed: Vec<(Unit, Error)> = std::mem::take(&mut round.failed);
+    let spare = std::mem::take(&mut round.todo);
     drop(round);
+    {
+        let mut st = p.state.lock();
+        if spare.capacity() > st.spare.capacity() {
+            st.spare = spare;
+        }
+    }
     let now = engine.clock.now();
     let mut released = 0;
     {
