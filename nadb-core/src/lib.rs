@@ -55,7 +55,7 @@ pub use space::Space;
 pub use stats::{OpStats, Stats};
 pub use store::{
     BufferedFlush, Cas, DeadLetter, DlqSummary, FlushPolicy, IntoBackend, KeyTtl, Page,
-    PipelineStats, SetOptions, Store, StoreBuilder, WriteConfig,
+    PipelineStats, SetOptions, Store, StoreBuilder, Transaction, WriteConfig,
 };
 pub use tags::Tags;
 

@@ -45,10 +45,11 @@ pub enum OpKind {
     Sweep,
     Flush,
     Compact,
+    Transaction,
 }
 
 impl OpKind {
-    const ALL: [OpKind; 22] = [
+    const ALL: [OpKind; 23] = [
         OpKind::Get,
         OpKind::GetMany,
         OpKind::Exists,
@@ -71,6 +72,7 @@ impl OpKind {
         OpKind::Sweep,
         OpKind::Flush,
         OpKind::Compact,
+        OpKind::Transaction,
     ];
 
     /// The name used in [`Stats::ops`].
@@ -98,6 +100,7 @@ impl OpKind {
             OpKind::Sweep => "sweep",
             OpKind::Flush => "flush",
             OpKind::Compact => "compact",
+            OpKind::Transaction => "transaction",
         }
     }
 }

@@ -357,3 +357,84 @@ async fn immediate_acknowledges_only_after_apply_and_sync() -> Result<()> {
     }
     Ok(())
 }
+
+/// Records the op count of every batch it applies.
+#[derive(Debug)]
+struct Recording {
+    inner: MemoryBackend,
+    batches: parking_lot::Mutex<Vec<usize>>,
+}
+
+#[async_trait]
+impl StorageBackend for Recording {
+    fn info(&self) -> &BackendInfo {
+        self.inner.info()
+    }
+    async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
+        self.inner.get(space, key).await
+    }
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        self.batches.lock().push(batch.ops.len());
+        self.inner.apply(batch).await
+    }
+    async fn scan(
+        &self,
+        space: &Space,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Meta)>> {
+        self.inner.scan(space, prefix, after, limit).await
+    }
+    async fn sync(&self) -> Result<()> {
+        self.inner.sync().await
+    }
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
+    fn native_index(&self) -> Option<Arc<dyn nadb_core::MetadataIndex>> {
+        self.inner.native_index()
+    }
+}
+
+/// A 500-write transaction committed amid writes that trigger size-based flushes of small
+/// chunks reaches the backend as one batch: never split, never interleaved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_spanning_size_flushes_stays_one_batch() -> Result<()> {
+    let backend = Arc::new(Recording {
+        inner: MemoryBackend::new(),
+        batches: parking_lot::Mutex::new(Vec::new()),
+    });
+    let store = Store::builder(backend.clone())
+        .flush_policy(BufferedFlush::none().max_bytes(2_000))
+        .write_config(WriteConfig {
+            chunk_size: 50,
+            ..WriteConfig::default()
+        })
+        .build()
+        .await?;
+    for i in 0..200 {
+        store.set(&format!("before{i}"), vec![1u8; 100]).await?;
+    }
+    let mut tx = store.begin();
+    for i in 0..500 {
+        tx.set(&format!("tx{i:03}"), vec![2u8; 100])?;
+    }
+    tx.commit().await?;
+    for i in 0..200 {
+        store.set(&format!("after{i}"), vec![3u8; 100]).await?;
+    }
+    store.flush().await?;
+    let batches = backend.batches.lock().clone();
+    assert!(
+        batches.iter().all(|&n| n <= 50 || n == 500),
+        "a batch mixed the transaction: {batches:?}"
+    );
+    assert_eq!(
+        batches.iter().filter(|&&n| n == 500).count(),
+        1,
+        "{batches:?}"
+    );
+    assert_eq!(store.len().await?, 900);
+    Ok(())
+}

@@ -13,6 +13,7 @@
 //!   read-modify-write guarded by version checks;
 //! - `listing`: `scan`, `len`, `clear`, tag queries;
 //! - `sweeper`: removal of expired records;
+//! - `transaction`: all-or-nothing groups of writes with conflict detection;
 //! - `json`: typed values through serde.
 
 mod conditional;
@@ -24,6 +25,7 @@ mod pipeline;
 mod policy;
 mod read;
 mod sweeper;
+mod transaction;
 mod write;
 
 use std::collections::HashSet;
@@ -40,6 +42,7 @@ use tokio::task::JoinHandle;
 pub use options::{Cas, KeyTtl, Page, SetOptions};
 pub use pipeline::{DeadLetter, DlqSummary, PipelineStats};
 pub use policy::{BufferedFlush, FlushPolicy, WriteConfig};
+pub use transaction::Transaction;
 
 use crate::backend::{BackendExt, BackendInfo, StorageBackend};
 use crate::clock::{Clock, SystemClock};

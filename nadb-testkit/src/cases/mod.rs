@@ -9,6 +9,7 @@ pub mod layout;
 pub mod lifecycle;
 pub mod model;
 pub mod tags;
+pub mod transactions;
 pub mod ttl;
 
 use crate::case::{Case, Need};
@@ -69,6 +70,10 @@ suite! {
     conditional::incr_concurrent,
     conditional::incr_errors,
     concurrency::concurrent_mixed_ops,
+    transactions::tx_commit_visibility,
+    transactions::tx_rollback,
+    transactions::tx_conflict,
+    transactions::tx_concurrent_transfers,
     lifecycle::persistence_across_reopen [Persistent],
     lifecycle::closed_store,
     lifecycle::stats,
