@@ -65,8 +65,8 @@ impl Store {
         }
     }
 
-    /// Runs `body` in a transaction and commits it, retrying the whole body (up to 16 times)
-    /// when the commit meets a conflict. An error from `body` rolls back and is returned.
+    /// Runs `body` in a transaction and commits it, retrying the whole body (up to 100 times,
+    /// with growing randomised pauses) when the commit meets a conflict. An error from `body` rolls back and is returned.
     ///
     /// The body returns a boxed future so the whole call stays `Send` (usable in
     /// `tokio::spawn`).
@@ -90,9 +90,9 @@ impl Store {
     where
         F: for<'t> FnMut(&'t mut Transaction) -> BoxFuture<'t, Result<T>>,
     {
-        const ATTEMPTS: usize = 16;
+        const ATTEMPTS: u32 = 100;
         let mut last = None;
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             let mut tx = self.begin();
             let out = body(&mut tx).await?;
             match tx.commit().await {
@@ -100,6 +100,10 @@ impl Store {
                 Err(e @ Error::Conflict { .. }) => last = Some(e),
                 Err(e) => return Err(e),
             }
+            // Randomised so that colliding transactions do not collide again in lockstep.
+            let cap_us = 50u64 << attempt.min(10);
+            let jitter = self.engine.next_version() % cap_us;
+            tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
         }
         Err(last.unwrap_or_else(|| Error::Conflict {
             reason: "transaction kept conflicting".into(),
