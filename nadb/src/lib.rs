@@ -23,11 +23,17 @@
 //! implementing [`StorageBackend`] works too: pass it to [`Store::builder`], and prove it with
 //! `nadb_testkit::conformance!`.
 //!
+//! ## Synchronous callers
+//!
+//! [`blocking::Store`] offers the same methods without `async`.
+//!
 //! ## Spaces
 //!
 //! Every record lives in a [`Space`] (database + namespace). [`open`] starts in
 //! `default/default`; [`Store::with_space`] gives a handle on another space of the same store.
 #![deny(missing_docs)]
+
+pub mod blocking;
 
 pub use nadb_core::*;
 

@@ -1,0 +1,76 @@
+//! The blocking store: same behaviour without async, refuses async contexts, closes on drop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nadb::{BackendExt, FlushPolicy, MemoryBackend, SetOptions, TagMode};
+
+#[test]
+fn mirrors_the_async_store() -> nadb::Result<()> {
+    let store = nadb::blocking::Store::open("memory://")?;
+    store.set_with(
+        "a",
+        "1",
+        &SetOptions::new().tags(["t"]).ttl(Duration::from_secs(60)),
+    )?;
+    store.set_many([("b", "2"), ("c", "3")])?;
+    assert_eq!(store.get("a")?.as_deref(), Some(&b"1"[..]));
+    assert_eq!(store.get_many(&["b", "x"])?, vec![Some("2".into()), None]);
+    assert_eq!(
+        store.query_by_tags(&["t"], TagMode::All, None, 10)?.items,
+        ["a"]
+    );
+    assert_eq!(store.incr("n", 2)?, 2);
+    assert!(store.set_if_absent("lock", "me", &SetOptions::new())?);
+    store.transaction(|tx| {
+        let b = tx.get("b")?;
+        assert_eq!(b.as_deref(), Some(&b"2"[..]));
+        tx.set("b", "20")?;
+        tx.delete("c")
+    })?;
+    assert_eq!(store.get("b")?.as_deref(), Some(&b"20"[..]));
+    assert!(!store.exists("c")?);
+    assert_eq!(store.scan("", None, 10)?.items, ["a", "b", "lock", "n"]);
+    assert_eq!(store.stats()?.ops["set"].count, 1);
+    store.close()
+}
+
+#[test]
+fn refuses_async_contexts_without_panicking() -> nadb::Result<()> {
+    let store = nadb::blocking::Store::open("memory://")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| nadb::Error::Config {
+            reason: e.to_string(),
+        })?;
+    rt.block_on(async {
+        assert!(matches!(store.get("k"), Err(nadb::Error::Config { .. })));
+        assert!(matches!(
+            nadb::blocking::Store::open("memory://"),
+            Err(nadb::Error::Config { .. })
+        ));
+    });
+    store.close()
+}
+
+#[test]
+fn drop_closes_the_store() -> nadb::Result<()> {
+    let backend = Arc::new(MemoryBackend::new());
+    let store = nadb::blocking::Store::build(
+        nadb::Store::builder(backend.clone()).flush_policy(FlushPolicy::Manual),
+    )?;
+    let space = store.space().clone();
+    store.set("k", "v")?;
+    drop(store);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| nadb::Error::Config {
+            reason: e.to_string(),
+        })?;
+    // Dropping ran close(), which flushes first and then closes the backend.
+    assert!(matches!(
+        rt.block_on(backend.scan_all(&space, "")),
+        Err(nadb::Error::Closed)
+    ));
+    Ok(())
+}
