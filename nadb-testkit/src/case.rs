@@ -82,7 +82,7 @@ pub struct Ctx {
     backend: Mutex<Arc<dyn StorageBackend>>,
     space: Space,
     clock: MockClock,
-    policy: FlushPolicy,
+    mode: StoreMode,
     spaces: Mutex<Vec<Space>>,
 }
 
@@ -94,22 +94,71 @@ impl fmt::Debug for Ctx {
     }
 }
 
-/// The flush policies the suite runs every case under, by name.
-pub fn policies() -> Vec<(&'static str, FlushPolicy)> {
+/// How the stores of a case are configured: flush policy and read cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreMode {
+    /// The flush policy.
+    pub policy: FlushPolicy,
+    /// Memory-first reads.
+    pub memory_first: bool,
+    /// An LRU read cache of this many bytes.
+    pub cache_bytes: Option<usize>,
+}
+
+impl StoreMode {
+    /// A mode with `policy` and no cache.
+    pub const fn with_policy(policy: FlushPolicy) -> StoreMode {
+        StoreMode {
+            policy,
+            memory_first: false,
+            cache_bytes: None,
+        }
+    }
+}
+
+impl Default for StoreMode {
+    fn default() -> Self {
+        StoreMode::with_policy(FlushPolicy::Immediate)
+    }
+}
+
+/// The store modes the suite runs every case under, by name: each flush policy, memory-first
+/// and an LRU read cache.
+pub fn policies() -> Vec<(&'static str, StoreMode)> {
+    use std::time::Duration;
     vec![
-        ("immediate", FlushPolicy::Immediate),
-        ("buffered_count", BufferedFlush::none().max_ops(64).into()),
+        ("immediate", StoreMode::with_policy(FlushPolicy::Immediate)),
+        (
+            "buffered_count",
+            StoreMode::with_policy(BufferedFlush::none().max_ops(64).into()),
+        ),
         (
             "buffered_size",
-            BufferedFlush::none().max_bytes(16 << 10).into(),
+            StoreMode::with_policy(BufferedFlush::none().max_bytes(16 << 10).into()),
         ),
         (
             "buffered_time",
-            BufferedFlush::none()
-                .interval(std::time::Duration::from_millis(5))
-                .into(),
+            StoreMode::with_policy(
+                BufferedFlush::none()
+                    .interval(Duration::from_millis(5))
+                    .into(),
+            ),
         ),
-        ("manual", FlushPolicy::Manual),
+        ("manual", StoreMode::with_policy(FlushPolicy::Manual)),
+        (
+            "memory_first",
+            StoreMode {
+                memory_first: true,
+                ..StoreMode::with_policy(BufferedFlush::none().max_ops(64).into())
+            },
+        ),
+        (
+            "lru_cache",
+            StoreMode {
+                cache_bytes: Some(64 << 10),
+                ..StoreMode::with_policy(FlushPolicy::Immediate)
+            },
+        ),
     ]
 }
 
@@ -124,11 +173,11 @@ impl Ctx {
     /// Opens the backend through `factory` and picks a fresh random space; stores use the
     /// default flush policy.
     pub async fn new(factory: Arc<dyn BackendFactory>) -> Result<Ctx> {
-        Ctx::with_policy(factory, FlushPolicy::default()).await
+        Ctx::with_mode(factory, StoreMode::default()).await
     }
 
-    /// Like [`Ctx::new`], with every store of the context under `policy`.
-    pub async fn with_policy(factory: Arc<dyn BackendFactory>, policy: FlushPolicy) -> Result<Ctx> {
+    /// Like [`Ctx::new`], with every store of the context in `mode`.
+    pub async fn with_mode(factory: Arc<dyn BackendFactory>, mode: StoreMode) -> Result<Ctx> {
         let backend = factory.open().await?;
         let space = random_space();
         Ok(Ctx {
@@ -137,13 +186,13 @@ impl Ctx {
             spaces: Mutex::new(vec![space.clone()]),
             space,
             clock: MockClock::default(),
-            policy,
+            mode,
         })
     }
 
-    /// The flush policy of this context's stores.
-    pub fn policy(&self) -> FlushPolicy {
-        self.policy
+    /// The configuration of this context's stores.
+    pub fn mode(&self) -> StoreMode {
+        self.mode
     }
 
     /// The backend under test (the current instance, after any reopen).
@@ -168,15 +217,20 @@ impl Ctx {
         s
     }
 
-    /// A store builder on the backend, in the case's space, on the mock clock, under the
-    /// context's flush policy, without a background sweeper (cases sweep explicitly or turn
+    /// A store builder on the backend, in the case's space, on the mock clock, in the
+    /// context's store mode, without a background sweeper (cases sweep explicitly or turn
     /// it on).
     pub fn builder(&self) -> StoreBuilder {
-        Store::builder(self.backend())
+        let b = Store::builder(self.backend())
             .space(self.space.clone())
             .clock(self.clock.clone())
-            .flush_policy(self.policy)
-            .sweep_interval(None)
+            .flush_policy(self.mode.policy)
+            .memory_first(self.mode.memory_first)
+            .sweep_interval(None);
+        match self.mode.cache_bytes {
+            Some(n) => b.cache_bytes(n),
+            None => b,
+        }
     }
 
     /// A store with [`Ctx::builder`]'s settings.

@@ -51,7 +51,7 @@ mod factory;
 mod faulty;
 mod runner;
 
-pub use case::{Case, CaseFn, Ctx, Need, policies, random_space};
+pub use case::{Case, CaseFn, Ctx, Need, StoreMode, policies, random_space};
 pub use factory::BackendFactory;
 pub use faulty::{Fault, FaultOp, FaultyBackend};
 pub use nadb_core::MockClock;

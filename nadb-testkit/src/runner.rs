@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use nadb_core::FlushPolicy;
-
-use crate::case::{Case, Ctx, policies};
+use crate::case::{Case, Ctx, StoreMode, policies};
 use crate::cases;
 use crate::factory::BackendFactory;
 
@@ -25,15 +23,11 @@ pub enum Outcome {
     Skipped(String),
 }
 
-/// Runs one case against a fresh backend from `factory`, in a fresh space, with stores under
-/// `policy`, and cleans up. A panic inside the case is caught and reported as
+/// Runs one case against a fresh backend from `factory`, in a fresh space, with stores in
+/// `mode`, and cleans up. A panic inside the case is caught and reported as
 /// [`Outcome::Failed`].
-pub async fn run_case(
-    case: &Case,
-    factory: Arc<dyn BackendFactory>,
-    policy: FlushPolicy,
-) -> Outcome {
-    let ctx = match Ctx::with_policy(factory, policy).await {
+pub async fn run_case(case: &Case, factory: Arc<dyn BackendFactory>, mode: StoreMode) -> Outcome {
+    let ctx = match Ctx::with_mode(factory, mode).await {
         Ok(ctx) => Arc::new(ctx),
         Err(e) => return Outcome::Failed(format!("opening the backend failed: {e}")),
     };
@@ -100,7 +94,7 @@ impl fmt::Display for Report {
     }
 }
 
-/// Runs every case of the suite under every flush policy, one after another, and reports.
+/// Runs every case of the suite in every store mode, one after another, and reports.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
@@ -122,8 +116,8 @@ pub async fn run_all(factory: impl BackendFactory) -> Report {
     report
 }
 
-/// The `main` of a conformance test target (`harness = false`): one test per case and flush
-/// policy, named `BACKEND::POLICY::CASE`, with `cargo test`'s filters and output. `make_factory` is called once
+/// The `main` of a conformance test target (`harness = false`): one test per case and store
+/// mode, named `BACKEND::MODE::CASE`, with `cargo test`'s filters and output. `make_factory` is called once
 /// per case, so each case may get storage of its own (a fresh temporary directory, say).
 ///
 /// A case whose capability is missing is listed as *ignored* with a `[skipped: ...]` label and

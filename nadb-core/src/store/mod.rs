@@ -16,6 +16,7 @@
 //! - `transaction`: all-or-nothing groups of writes with conflict detection;
 //! - `json`: typed values through serde.
 
+mod cache;
 mod conditional;
 mod dlq;
 mod json;
@@ -111,6 +112,8 @@ pub struct StoreBuilder {
     index: Option<Arc<dyn MetadataIndex>>,
     policy: FlushPolicy,
     write: WriteConfig,
+    cache_bytes: Option<usize>,
+    memory_first: bool,
 }
 
 impl fmt::Debug for StoreBuilder {
@@ -124,6 +127,8 @@ impl fmt::Debug for StoreBuilder {
             .field("sweep_interval", &self.sweep_interval)
             .field("policy", &self.policy)
             .field("write", &self.write)
+            .field("cache_bytes", &self.cache_bytes)
+            .field("memory_first", &self.memory_first)
             .finish_non_exhaustive()
     }
 }
@@ -185,8 +190,48 @@ impl StoreBuilder {
         self
     }
 
+    /// Keeps recently read records in an LRU cache of at most `bytes` (off by default).
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = Some(bytes);
+        self
+    }
+
+    /// Memory-first: loads every record of a space into memory the first time the space is
+    /// used, and answers every key read from memory; writes reach the backend through the
+    /// pipeline as usual, so only changed keys are flushed. For a single process whose data
+    /// fits in memory: writes by other processes are not seen. Cannot be combined with
+    /// [`cache_bytes`](StoreBuilder::cache_bytes).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use nadb_core::{BufferedFlush, MemoryBackend, Store};
+    /// let store = Store::builder(MemoryBackend::new())
+    ///     .memory_first(true)
+    ///     .flush_policy(BufferedFlush::default())
+    ///     .build()
+    ///     .await?;
+    /// store.set("k", "v").await?;
+    /// assert_eq!(store.get("k").await?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn memory_first(mut self, on: bool) -> Self {
+        self.memory_first = on;
+        self
+    }
+
     /// Validates the configuration and starts the store. Must run inside a tokio runtime.
     pub async fn build(self) -> Result<Store> {
+        let cache = match (self.memory_first, self.cache_bytes) {
+            (true, Some(_)) => {
+                return Err(Error::config(
+                    "memory_first already keeps every record in memory; drop cache_bytes",
+                ));
+            }
+            (true, None) => cache::ReadCache::full(),
+            (false, Some(0)) => return Err(Error::config("cache_bytes must be at least 1")),
+            (false, Some(n)) => cache::ReadCache::lru(n),
+            (false, None) => cache::ReadCache::Off,
+        };
         let w = &self.write;
         if w.chunk_size == 0
             || w.max_pending_bytes == 0
@@ -261,6 +306,7 @@ impl StoreBuilder {
             sweeper: Mutex::new(None),
             flusher: Mutex::new(None),
             pipeline: pipeline::Pipeline::new(self.policy, self.write),
+            cache,
         });
         if let Some(every) = self.sweep_interval {
             let task = runtime.spawn(sweeper::run(Arc::downgrade(&engine), every));
@@ -304,6 +350,7 @@ pub(crate) struct Engine {
     sweeper: Mutex<Option<JoinHandle<()>>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     pub(crate) pipeline: pipeline::Pipeline,
+    pub(crate) cache: cache::ReadCache,
 }
 
 impl Engine {
@@ -316,9 +363,32 @@ impl Engine {
         &self.key_locks[h % KEY_LOCKS]
     }
 
-    /// With a derived index, loads `space` into it from a backend scan the first time the
-    /// space is used.
+    /// The first time a space is used: loads it into a derived index from a backend scan,
+    /// and into memory under memory-first.
     pub(crate) async fn ensure_indexed(&self, space: &Space) -> Result<()> {
+        if self.cache.is_full() && !self.cache.holds(space) {
+            let _guard = self.index_lock.lock().await;
+            if !self.cache.holds(space) {
+                let keys: Vec<String> = self
+                    .backend
+                    .scan_all(space, "")
+                    .await?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                let mut records = Vec::with_capacity(keys.len());
+                for chunk in keys.chunks(1000) {
+                    let got = self.backend.get_many(space, chunk).await?;
+                    records.extend(
+                        chunk
+                            .iter()
+                            .zip(got)
+                            .filter_map(|(k, r)| r.map(|r| (k.clone(), r))),
+                    );
+                }
+                self.cache.load(space, records);
+            }
+        }
         if !self.derived_index || self.indexed_spaces.lock().contains(space) {
             return Ok(());
         }
@@ -407,6 +477,8 @@ impl Store {
             index: None,
             policy: FlushPolicy::default(),
             write: WriteConfig::default(),
+            cache_bytes: None,
+            memory_first: false,
         }
     }
 

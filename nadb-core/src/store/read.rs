@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 
+use super::cache::Lookup;
 use super::{Engine, KeyTtl, Store};
 use crate::codec::decode_value;
 use crate::error::Result;
@@ -102,6 +103,17 @@ impl Store {
                 self.check_key(k.as_ref())?;
                 owned.push(k.as_ref().to_string());
             }
+            if !self.engine.cache.is_off() {
+                let now = self.engine.clock.now();
+                let mut out = Vec::with_capacity(owned.len());
+                for k in &owned {
+                    out.push(match self.engine.read(&self.space, k).await? {
+                        Some(r) if !r.meta.is_expired(now) => Some(self.engine.decode(r)?.value),
+                        _ => None,
+                    });
+                }
+                return Ok(out);
+            }
             let pending: Vec<_> = owned
                 .iter()
                 .map(|k| self.engine.pipeline.lookup(&self.space, k))
@@ -163,9 +175,16 @@ impl Store {
 impl Engine {
     /// The newest record under `key` — pending or stored — expired or not.
     pub(crate) async fn read(&self, space: &Space, key: &str) -> Result<Option<Record>> {
-        match self.pipeline.lookup(space, key) {
-            Some(pending) => Ok(pending),
-            None => self.backend.get(space, key).await,
+        if let Some(pending) = self.pipeline.lookup(space, key) {
+            return Ok(pending);
+        }
+        match self.cache.get(space, key) {
+            Lookup::Hit(record) => Ok(record),
+            Lookup::Miss(epoch) => {
+                let record = self.backend.get(space, key).await?;
+                self.cache.fill(space, key, &record, epoch);
+                Ok(record)
+            }
         }
     }
 

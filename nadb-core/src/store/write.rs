@@ -263,9 +263,11 @@ impl Engine {
         if self.derived_index {
             let _order = self.index_lock.lock().await;
             self.backend.apply(batch).await?;
+            self.cache.applied(batch);
             self.index.update(batch).await?;
         } else {
             self.backend.apply(batch).await?;
+            self.cache.applied(batch);
         }
         Ok(())
     }

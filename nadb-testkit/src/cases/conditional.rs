@@ -64,7 +64,13 @@ pub async fn cas_concurrent(ctx: &Ctx) -> Result<()> {
         let mismatches = mismatches.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..50 {
+                let mut attempts = 0;
                 loop {
+                    attempts += 1;
+                    assert!(
+                        attempts < 100_000,
+                        "a CAS loop never succeeded: stale reads?"
+                    );
                     let r = s
                         .get_with_metadata("counter")
                         .await?
