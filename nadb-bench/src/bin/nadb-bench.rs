@@ -62,6 +62,28 @@ async fn pending_gets(n: usize) -> nadb::Result<f64> {
     Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
+async fn memory_first_gets(n: usize) -> nadb::Result<f64> {
+    let backend = Arc::new(MemoryBackend::new());
+    let loader = Store::builder(backend.clone())
+        .sweep_interval(None)
+        .build()
+        .await?;
+    let keys: Vec<String> = (0..100_000).map(|i| format!("key-{i:07}")).collect();
+    loader
+        .set_many(keys.iter().map(|k| (k.clone(), value())))
+        .await?;
+    let store = Store::builder(backend)
+        .memory_first(true)
+        .sweep_interval(None)
+        .build()
+        .await?;
+    let t = Instant::now();
+    for i in 0..n {
+        black_box(store.get(&keys[i % keys.len()]).await?);
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
 async fn durable_writers(writers: usize, per_writer: usize, sync: Duration) -> nadb::Result<f64> {
     let store = Store::builder(SlowSync::new(sync))
         .sweep_interval(None)
@@ -136,7 +158,9 @@ async fn main() -> nadb::Result<()> {
     let mut ingest = vec![];
     let mut raw_ingest = vec![];
     let mut pending = vec![];
+    let mut first = vec![];
     for _ in 0..3 {
+        first.push(memory_first_gets(2_000_000).await?);
         ingest.push(buffered_ingest(1_000_000).await?);
         raw_ingest.push(raw_map_ingest(1_000_000));
         pending.push(pending_gets(2_000_000).await?);
@@ -147,6 +171,10 @@ async fn main() -> nadb::Result<()> {
         ingest / 1e6,
         raw_ingest / 1e6,
         raw_ingest / ingest
+    );
+    println!(
+        "memory_first get, 100k keys  {:>8.2} M ops/s",
+        median(first) / 1e6
     );
     println!(
         "get of pending keys          {:>8.2} M ops/s",
