@@ -3,14 +3,11 @@
 #![deny(missing_docs)]
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::RwLock;
+use std::time::Duration;
 
 use bytes::Bytes;
-use nadb::{
-    BackendInfo, Batch, MemoryBackend, Meta, MetadataIndex, Record, Space, StorageBackend, Store,
-    async_trait,
-};
+use nadb::{MemoryBackend, Store};
 
 /// Keys loaded into each side.
 pub const KEYS: usize = 10_000;
@@ -61,58 +58,9 @@ pub fn map_set(map: &RawMap, key: &str, value: Bytes) {
     }
 }
 
-/// The memory backend with a `sync` that takes a fixed time, standing in for a disk's flush:
-/// it spins rather than sleeps, because timer granularity (about 1 ms) would swamp 200 µs.
-#[derive(Debug)]
-pub struct SlowSync {
-    inner: MemoryBackend,
-    sync: Duration,
-}
-
-impl SlowSync {
-    /// A memory backend whose `sync` takes `sync`.
-    pub fn new(sync: Duration) -> SlowSync {
-        SlowSync {
-            inner: MemoryBackend::new(),
-            sync,
-        }
-    }
-}
-
-#[async_trait]
-impl StorageBackend for SlowSync {
-    fn info(&self) -> &BackendInfo {
-        self.inner.info()
-    }
-    async fn get(&self, space: &Space, key: &str) -> nadb::Result<Option<Record>> {
-        self.inner.get(space, key).await
-    }
-    async fn apply(&self, batch: &Batch) -> nadb::Result<()> {
-        self.inner.apply(batch).await
-    }
-    async fn scan(
-        &self,
-        space: &Space,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> nadb::Result<Vec<(String, Meta)>> {
-        self.inner.scan(space, prefix, after, limit).await
-    }
-    async fn sync(&self) -> nadb::Result<()> {
-        let until = Instant::now() + self.sync;
-        let spin = tokio::task::spawn_blocking(move || {
-            while Instant::now() < until {
-                std::hint::spin_loop();
-            }
-        });
-        spin.await
-            .map_err(|e| nadb::Error::backend("slow-sync", false, e))
-    }
-    async fn close(&self) -> nadb::Result<()> {
-        self.inner.close().await
-    }
-    fn native_index(&self) -> Option<Arc<dyn MetadataIndex>> {
-        self.inner.native_index()
-    }
+/// The memory backend with a `sync` that takes `sync`, standing in for a disk's flush.
+pub fn slow_sync_backend(sync: Duration) -> nadb_testkit::FaultyBackend {
+    let b = nadb_testkit::FaultyBackend::new(MemoryBackend::new(), 0);
+    b.set_sync_delay(sync);
+    b
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use nadb_core::{
@@ -52,7 +53,9 @@ struct Rule {
 }
 
 /// A backend that fails chosen calls before they reach the wrapped backend, so a failed
-/// `apply` never applies anything. Index reads are passed through untouched.
+/// `apply` never applies anything. Index reads are passed through untouched. It can also slow
+/// `sync` down ([`set_sync_delay`](FaultyBackend::set_sync_delay)) and records the size of
+/// every applied batch ([`applied_batches`](FaultyBackend::applied_batches)).
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -72,6 +75,8 @@ pub struct FaultyBackend {
     rules: Mutex<Vec<Rule>>,
     rng: Mutex<StdRng>,
     injected: AtomicU64,
+    sync_delay: Mutex<Duration>,
+    batches: Mutex<Vec<usize>>,
 }
 
 impl fmt::Debug for FaultyBackend {
@@ -95,7 +100,20 @@ impl FaultyBackend {
             rules: Mutex::new(Vec::new()),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             injected: AtomicU64::new(0),
+            sync_delay: Mutex::new(Duration::ZERO),
+            batches: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Makes every `sync` take `d` (busy-waiting on a blocking thread, so even sub-millisecond
+    /// delays are exact), standing in for a disk's flush.
+    pub fn set_sync_delay(&self, d: Duration) {
+        *self.sync_delay.lock() = d;
+    }
+
+    /// The op count of every batch applied so far, in order.
+    pub fn applied_batches(&self) -> Vec<usize> {
+        self.batches.lock().clone()
     }
 
     /// Fails the next `n` calls of `op`.
@@ -200,7 +218,9 @@ impl StorageBackend for FaultyBackend {
 
     async fn apply(&self, batch: &Batch) -> Result<()> {
         self.maybe_fail(FaultOp::Apply)?;
-        self.inner.apply(batch).await
+        self.inner.apply(batch).await?;
+        self.batches.lock().push(batch.ops.len());
+        Ok(())
     }
 
     async fn scan(
@@ -216,6 +236,17 @@ impl StorageBackend for FaultyBackend {
 
     async fn sync(&self) -> Result<()> {
         self.maybe_fail(FaultOp::Sync)?;
+        let delay = *self.sync_delay.lock();
+        if !delay.is_zero() {
+            let until = Instant::now() + delay;
+            tokio::task::spawn_blocking(move || {
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            })
+            .await
+            .map_err(|e| Error::backend(self.info.scheme.clone(), false, e))?;
+        }
         self.inner.sync().await
     }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use nadb_core::{
-    BackendExt, BackendInfo, Batch, BufferedFlush, Error, FlushPolicy, MemoryBackend, Meta, Record,
-    Result, SetOptions, Space, StorageBackend, Store, WriteConfig, async_trait,
+    BackendExt, BufferedFlush, Error, FlushPolicy, MemoryBackend, Result, SetOptions, Space,
+    StorageBackend, Store, WriteConfig,
 };
 use nadb_testkit::{Fault, FaultOp, FaultyBackend};
 use rand::rngs::StdRng;
@@ -252,52 +252,12 @@ async fn backpressure_bounds_the_buffer() -> Result<()> {
     Ok(())
 }
 
-/// A backend whose sync takes about 2 ms, to make group commit visible.
-#[derive(Debug)]
-struct SlowSync {
-    inner: MemoryBackend,
-}
-
-#[async_trait]
-impl StorageBackend for SlowSync {
-    fn info(&self) -> &BackendInfo {
-        self.inner.info()
-    }
-    async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
-        self.inner.get(space, key).await
-    }
-    async fn apply(&self, batch: &Batch) -> Result<()> {
-        self.inner.apply(batch).await
-    }
-    async fn scan(
-        &self,
-        space: &Space,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Meta)>> {
-        self.inner.scan(space, prefix, after, limit).await
-    }
-    async fn sync(&self) -> Result<()> {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        Ok(())
-    }
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
-    }
-    fn native_index(&self) -> Option<Arc<dyn nadb_core::MetadataIndex>> {
-        self.inner.native_index()
-    }
-}
-
 /// 16 concurrent Immediate writers share applies and syncs: far fewer syncs than writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn immediate_writers_are_group_committed() -> Result<()> {
-    let store = Store::builder(SlowSync {
-        inner: MemoryBackend::new(),
-    })
-    .build()
-    .await?;
+    let slow = FaultyBackend::new(MemoryBackend::new(), 0);
+    slow.set_sync_delay(Duration::from_millis(2));
+    let store = Store::builder(slow).build().await?;
     let mut tasks = Vec::new();
     for t in 0..16 {
         let s = store.clone();
@@ -358,53 +318,11 @@ async fn immediate_acknowledges_only_after_apply_and_sync() -> Result<()> {
     Ok(())
 }
 
-/// Records the op count of every batch it applies.
-#[derive(Debug)]
-struct Recording {
-    inner: MemoryBackend,
-    batches: parking_lot::Mutex<Vec<usize>>,
-}
-
-#[async_trait]
-impl StorageBackend for Recording {
-    fn info(&self) -> &BackendInfo {
-        self.inner.info()
-    }
-    async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
-        self.inner.get(space, key).await
-    }
-    async fn apply(&self, batch: &Batch) -> Result<()> {
-        self.batches.lock().push(batch.ops.len());
-        self.inner.apply(batch).await
-    }
-    async fn scan(
-        &self,
-        space: &Space,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Meta)>> {
-        self.inner.scan(space, prefix, after, limit).await
-    }
-    async fn sync(&self) -> Result<()> {
-        self.inner.sync().await
-    }
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
-    }
-    fn native_index(&self) -> Option<Arc<dyn nadb_core::MetadataIndex>> {
-        self.inner.native_index()
-    }
-}
-
 /// A 500-write transaction committed amid writes that trigger size-based flushes of small
 /// chunks reaches the backend as one batch: never split, never interleaved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_spanning_size_flushes_stays_one_batch() -> Result<()> {
-    let backend = Arc::new(Recording {
-        inner: MemoryBackend::new(),
-        batches: parking_lot::Mutex::new(Vec::new()),
-    });
+    let backend = Arc::new(FaultyBackend::new(MemoryBackend::new(), 0));
     let store = Store::builder(backend.clone())
         .flush_policy(BufferedFlush::none().max_bytes(2_000))
         .write_config(WriteConfig {
@@ -425,7 +343,7 @@ async fn a_transaction_spanning_size_flushes_stays_one_batch() -> Result<()> {
         store.set(&format!("after{i}"), vec![3u8; 100]).await?;
     }
     store.flush().await?;
-    let batches = backend.batches.lock().clone();
+    let batches = backend.applied_batches();
     assert!(
         batches.iter().all(|&n| n <= 50 || n == 500),
         "a batch mixed the transaction: {batches:?}"

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nadb::{BufferedFlush, FlushPolicy, MemoryBackend, Store};
-use nadb_bench::{SlowSync, keys, loaded_map, loaded_store, map_get, map_set, value};
+use nadb_bench::{keys, loaded_map, loaded_store, map_get, map_set, slow_sync_backend, value};
 
 const ROUNDS: usize = 5;
 
@@ -85,7 +85,7 @@ async fn memory_first_gets(n: usize) -> nadb::Result<f64> {
 }
 
 async fn durable_writers(writers: usize, per_writer: usize, sync: Duration) -> nadb::Result<f64> {
-    let store = Store::builder(SlowSync::new(sync))
+    let store = Store::builder(slow_sync_backend(sync))
         .sweep_interval(None)
         .build()
         .await?;
