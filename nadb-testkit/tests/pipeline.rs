@@ -356,3 +356,102 @@ async fn a_transaction_spanning_size_flushes_stays_one_batch() -> Result<()> {
     assert_eq!(store.len().await?, 900);
     Ok(())
 }
+
+/// A failed chunk and a later chunk of the same round writing the same key: the persisted
+/// newer write supersedes the dead-lettered older one, so nothing stale is left to retry.
+#[tokio::test]
+async fn a_newer_write_in_the_same_round_supersedes_a_failed_one() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 3));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(WriteConfig {
+            chunk_size: 1,
+            retry_attempts: 1,
+            ..quick_retries()
+        })
+        .build()
+        .await?;
+    store.set("k", "a").await?;
+    store.set("k", "b").await?;
+    faulty.fail_next(FaultOp::Apply, 1, Fault::Temporary);
+    store.flush().await?;
+    assert_eq!(store.dlq_summary().entries, 0);
+    assert_eq!(store.get("k").await?.as_deref(), Some(&b"b"[..]));
+    assert_eq!(
+        faulty.get(store.space(), "k").await?.map(|r| r.value),
+        Some(Bytes::from("b"))
+    );
+    Ok(())
+}
+
+/// Under an interval-only buffered policy a lone write reaches the backend within the
+/// interval, without any other trigger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interval_trigger_fires_for_a_lone_write() -> Result<()> {
+    let backend = Arc::new(MemoryBackend::new());
+    let store = Store::builder(backend.clone())
+        .flush_policy(BufferedFlush::none().interval(Duration::from_millis(20)))
+        .build()
+        .await?;
+    store.set("k", "v").await?;
+    for _ in 0..200 {
+        if backend.get(store.space(), "k").await?.is_some() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("a buffered write was not flushed by its interval");
+}
+
+/// clear() terminates and empties the space even when a pending delete is dead-lettered.
+#[tokio::test]
+async fn clear_finishes_over_a_dead_lettered_delete() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 5));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(WriteConfig {
+            retry_attempts: 1,
+            ..quick_retries()
+        })
+        .build()
+        .await?;
+    store.set("k", "v").await?;
+    store.flush().await?;
+    // A pending overwrite makes the delete a buffered one.
+    store.set("k", "v2").await?;
+    store.delete("k").await?;
+    faulty.fail_next(FaultOp::Apply, 1, Fault::Temporary);
+    assert!(store.flush().await.is_err());
+    let cleared = tokio::time::timeout(Duration::from_secs(10), store.clear()).await;
+    assert_eq!(cleared.expect("clear() did not finish")?, 0);
+    store.flush().await?;
+    assert!(faulty.get(store.space(), "k").await?.is_none());
+    Ok(())
+}
+
+/// A conditional write on a key whose newest write is dead-lettered is refused rather than
+/// decided on the older stored value.
+#[tokio::test]
+async fn conditional_writes_refuse_dead_lettered_keys() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 9));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(WriteConfig {
+            retry_attempts: 1,
+            ..quick_retries()
+        })
+        .build()
+        .await?;
+    store.set("n", "1").await?;
+    store.flush().await?;
+    store.set("n", "10").await?;
+    faulty.fail_next(FaultOp::Apply, 1, Fault::Temporary);
+    assert!(store.flush().await.is_err());
+    assert!(matches!(
+        store.incr("n", 1).await,
+        Err(Error::Unpersisted { .. })
+    ));
+    assert_eq!(store.retry_dlq().await?, 1);
+    assert_eq!(store.incr("n", 1).await?, 11);
+    Ok(())
+}

@@ -207,6 +207,16 @@ impl Store {
             // The decision needs the stored version: let a pending write of the key land first.
             if self.engine.pipeline.lookup(&self.space, key).is_some() {
                 self.engine.drain().await?;
+                if self.engine.pipeline.lookup(&self.space, key).is_some() {
+                    // Still pending after a drain: the newest write is dead-lettered, and
+                    // deciding on the older stored value would silently contradict it.
+                    let s = self.engine.pipeline.dlq_summary();
+                    return Err(Error::Unpersisted {
+                        ops: s.ops,
+                        bytes: s.bytes,
+                        last_error: s.last_error.unwrap_or_default(),
+                    });
+                }
             }
             let now = self.engine.clock.now();
             let current = self.engine.backend.get(&self.space, key).await?;

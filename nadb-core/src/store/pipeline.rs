@@ -56,6 +56,8 @@ struct Unit {
     enqueued: Instant,
     /// Applied by a round that was cancelled before its sync: needs only sync and ack.
     applied: bool,
+    /// Was being applied when its round was cancelled: it may already be in the backend.
+    uncertain: bool,
 }
 
 /// A batch the backend refused; see [`Store::dlq`](super::Store::dlq).
@@ -184,7 +186,9 @@ fn share_error(e: &Error) -> Error {
 
 impl Pipeline {
     pub(crate) fn new(policy: FlushPolicy, config: WriteConfig) -> Pipeline {
-        let room_total = config.max_pending_bytes.clamp(1, Semaphore::MAX_PERMITS);
+        let room_total = config
+            .max_pending_bytes
+            .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         Pipeline {
             overlay_keys: std::sync::atomic::AtomicUsize::new(0),
             policy,
@@ -261,7 +265,9 @@ impl Pipeline {
             FlushPolicy::Buffered(b) => {
                 b.max_ops.is_some_and(|n| st.queued_ops >= n)
                     || b.max_bytes.is_some_and(|n| st.queued_bytes >= n)
-                    || b.interval.is_some_and(|d| now >= first.enqueued + d)
+                    || b.interval
+                        .and_then(|d| first.enqueued.checked_add(d))
+                        .is_some_and(|at| now >= at)
             }
         }
     }
@@ -354,7 +360,7 @@ impl Engine {
     /// Puts a batch into the pipeline. Returns once it is buffered, or — under `Immediate`,
     /// with `wait`, or when it carries checks — once it is applied and synced.
     pub(crate) async fn submit(&self, mut batch: Batch, wait: bool) -> Result<()> {
-        if batch.ops.is_empty() {
+        if batch.ops.is_empty() && batch.checks.is_empty() {
             return Ok(());
         }
         let p = &self.pipeline;
@@ -435,9 +441,11 @@ impl Engine {
                 ack: tx,
                 enqueued: Instant::now(),
                 applied: false,
+                uncertain: false,
             });
-            // A waiting writer leads its own round; the flusher is only for buffered units.
-            !wait && p.should_flush(&st, Instant::now())
+            // A waiting writer leads its own round; the flusher is only for buffered units. A
+            // unit that starts an empty queue wakes the flusher so its interval timer is armed.
+            !wait && (st.queue.len() == 1 || p.should_flush(&st, Instant::now()))
         };
         if wake {
             p.wake.notify_one();
@@ -512,33 +520,32 @@ impl Engine {
         sync_with_retry(self).await
     }
 
-    /// Resubmits dead-lettered writes in their original order and flushes them.
+    /// Resubmits dead-lettered writes in their original order and flushes them. An entry
+    /// leaves the queue only once it is back in the pipeline, so an error or a cancellation
+    /// part-way loses nothing.
     pub(crate) async fn retry_dlq(&self) -> Result<u64> {
-        let dead: Vec<DeadLetter> = self.pipeline.state.lock().dlq.drain(..).collect();
         let mut ops = 0;
-        for d in dead {
+        loop {
+            let Some(d) = self.pipeline.state.lock().dlq.front().cloned() else {
+                break;
+            };
+            // Ops a newer pending write supersedes are skipped: their slot is not this entry's.
+            let mut batch = d.batch.clone();
             {
-                // The resubmitted unit gets a new sequence number: move its overlay entries.
-                let mut st = self.pipeline.state.lock();
-                forget_overlay(&mut st, d.seq, &d.batch);
-                self.pipeline.publish(&st);
+                let st = self.pipeline.state.lock();
+                if let Some(m) = st.overlay.get(&batch.space) {
+                    batch
+                        .ops
+                        .retain(|op| m.get(op.key()).is_none_or(|slot| slot.seq == d.seq));
+                }
             }
-            ops += d.batch.ops.len() as u64;
-            self.submit_retry(d.batch).await?;
+            ops += batch.ops.len() as u64;
+            self.submit(batch, false).await?;
+            let mut st = self.pipeline.state.lock();
+            st.dlq.retain(|e| e.seq != d.seq);
         }
         self.flush_all().await?;
         Ok(ops)
-    }
-
-    /// Submits a dead-lettered batch again, skipping ops a newer pending write supersedes.
-    async fn submit_retry(&self, mut batch: Batch) -> Result<()> {
-        {
-            let st = self.pipeline.state.lock();
-            if let Some(m) = st.overlay.get(&batch.space) {
-                batch.ops.retain(|op| !m.contains_key(op.key()));
-            }
-        }
-        self.submit(batch, false).await
     }
 }
 
@@ -584,7 +591,9 @@ async fn wait_for_trigger(engine: &Engine) -> bool {
                 return false;
             }
             match (p.policy, st.queue.front()) {
-                (FlushPolicy::Buffered(b), Some(first)) => b.interval.map(|d| first.enqueued + d),
+                (FlushPolicy::Buffered(b), Some(first)) => {
+                    b.interval.and_then(|d| first.enqueued.checked_add(d))
+                }
                 _ => None,
             }
         };
@@ -671,6 +680,19 @@ fn coalesce(chunk: &[Unit]) -> (Batch, u64) {
     (batch, coalesced)
 }
 
+/// Whether a checked batch whose round was cancelled mid-apply did reach the backend: every
+/// put's record is stored at exactly its version and every deleted key is gone.
+async fn already_applied(engine: &Engine, batch: &Batch) -> bool {
+    let keys: Vec<String> = batch.ops.iter().map(|op| op.key().to_string()).collect();
+    let Ok(stored) = engine.backend.get_meta_many(&batch.space, &keys).await else {
+        return false;
+    };
+    batch.ops.iter().zip(stored).all(|(op, meta)| match op {
+        Op::Put { record, .. } => meta.is_some_and(|m| m.version == record.meta.version),
+        Op::Delete { .. } => meta.is_none(),
+    })
+}
+
 async fn apply_with_retry(engine: &Engine, batch: &Batch) -> Result<()> {
     let cfg = engine.pipeline.config;
     let mut delay = cfg.retry_base_delay;
@@ -687,7 +709,7 @@ async fn apply_with_retry(engine: &Engine, batch: &Batch) -> Result<()> {
                 engine.pipeline.retries.fetch_add(1, Relaxed);
                 tracing::debug!(error = %e, attempt, "backend apply failed; retrying");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(cfg.retry_max_delay);
+                delay = delay.saturating_mul(2).min(cfg.retry_max_delay);
                 attempt += 1;
             }
             other => return other,
@@ -704,7 +726,7 @@ async fn sync_with_retry(engine: &Engine) -> Result<()> {
             Err(e) if e.is_temporary() && attempt < cfg.retry_attempts => {
                 engine.pipeline.retries.fetch_add(1, Relaxed);
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(cfg.retry_max_delay);
+                delay = delay.saturating_mul(2).min(cfg.retry_max_delay);
                 attempt += 1;
             }
             other => return other,
@@ -717,7 +739,7 @@ async fn sync_with_retry(engine: &Engine) -> Result<()> {
 /// applied marked so, to be synced and acknowledged without a second apply — and the flusher
 /// is woken. Nothing taken from the queue is ever lost.
 struct InFlight<'a> {
-    pipeline: &'a Pipeline,
+    engine: &'a Engine,
     todo: VecDeque<Unit>,
     current: Vec<Unit>,
     applied: Vec<Unit>,
@@ -726,25 +748,49 @@ struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
+        let failed = std::mem::take(&mut self.failed);
         let mut units: Vec<Unit> = self.applied.drain(..).collect();
-        units.append(&mut self.current);
+        // The chunk being applied may or may not have reached the backend.
+        for mut u in self.current.drain(..) {
+            u.uncertain = true;
+            units.push(u);
+        }
         units.extend(self.todo.drain(..));
-        units.extend(self.failed.drain(..).map(|(u, _)| u));
-        if units.is_empty() {
-            return;
+        let p = &self.engine.pipeline;
+        let mut st = p.state.lock();
+        if !failed.is_empty() {
+            dead_letter(p, &mut st, &failed, self.engine.clock.now());
+            p.publish(&st);
         }
         units.sort_by_key(|u| u.seq);
-        let mut st = self.pipeline.state.lock();
+        let requeued = !units.is_empty();
         for u in units.into_iter().rev() {
             st.queued_ops += u.batch.ops.len();
             st.queued_bytes += u.bytes;
             st.waiting_acks += usize::from(u.ack.is_some());
             st.queue.push_front(u);
         }
-        st.flush_target = st.flush_target.max(st.next_seq - 1);
+        if requeued {
+            st.flush_target = st.flush_target.max(st.next_seq - 1);
+        }
         drop(st);
-        self.pipeline.wake.notify_one();
+        settle_failed(p, failed);
+        if requeued {
+            p.wake.notify_one();
+        }
     }
+}
+
+/// Tells the writers of failed units and releases their buffer room.
+fn settle_failed(p: &Pipeline, failed: Vec<(Unit, Error)>) {
+    let mut released = 0;
+    for (u, e) in failed {
+        released += u.bytes.min(p.room_total);
+        if let Some(ack) = u.ack {
+            let _ = ack.send(Err(e));
+        }
+    }
+    p.room.add_permits(released);
 }
 
 async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
@@ -752,7 +798,7 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
     let last_seq = units.back().map_or(0, |u| u.seq);
     let unit_count = units.len() as u64;
     let mut round = InFlight {
-        pipeline: p,
+        engine,
         todo: VecDeque::new(),
         current: Vec::new(),
         applied: Vec::new(),
@@ -768,7 +814,14 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
     for n in chunk_sizes(&round.todo, p.config.chunk_size.max(1)) {
         round.current = round.todo.drain(..n).collect();
         let (batch, coalesced) = coalesce(&round.current);
-        match apply_with_retry(engine, &batch).await {
+        let mut result = apply_with_retry(engine, &batch).await;
+        if matches!(result, Err(Error::Conflict { .. }))
+            && round.current.iter().all(|u| u.uncertain)
+            && already_applied(engine, &batch).await
+        {
+            result = Ok(());
+        }
+        match result {
             Ok(()) => {
                 p.ops_flushed.fetch_add(batch.ops.len() as u64, Relaxed);
                 p.ops_coalesced.fetch_add(coalesced, Relaxed);
@@ -811,33 +864,11 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
     let mut released = 0;
     {
         let mut st = p.state.lock();
+        // Failures first: a later unit of this round that persisted must supersede them.
+        dead_letter(p, &mut st, &failed, now);
         for u in &applied {
             forget_overlay(&mut st, u.seq, &u.batch);
             supersede_dead_letters(&mut st, u.seq, &u.batch);
-        }
-        for (u, e) in &failed {
-            if u.ack.is_some() {
-                // The writer is told; the write was never acknowledged, so nothing is kept.
-                forget_overlay(&mut st, u.seq, &u.batch);
-            } else {
-                tracing::warn!(error = %e, ops = u.batch.ops.len(), "writes dead-lettered");
-                st.dlq.push_back(DeadLetter {
-                    seq: u.seq,
-                    batch: u.batch.clone(),
-                    error: e.to_string(),
-                    failed_at: now,
-                });
-                while st.dlq.len() > p.config.dlq_capacity {
-                    if let Some(old) = st.dlq.pop_front() {
-                        p.dlq_evicted.fetch_add(1, Relaxed);
-                        tracing::error!(
-                            ops = old.batch.ops.len(),
-                            "dead-letter queue full: oldest entry evicted, its writes are lost"
-                        );
-                        forget_overlay(&mut st, old.seq, &old.batch);
-                    }
-                }
-            }
         }
         p.publish(&st);
     }
@@ -857,17 +888,61 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
     p.processed.send_modify(|s| *s = (*s).max(last_seq));
 }
 
+/// Settles failed units: a waiting writer will be told (its write was never acknowledged, so
+/// nothing of it is kept); a buffered unit goes to the dead-letter queue, evicting the oldest
+/// entry when full.
+fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Timestamp) {
+    for (u, e) in failed {
+        if u.ack.is_some() {
+            forget_overlay(st, u.seq, &u.batch);
+            continue;
+        }
+        tracing::warn!(error = %e, ops = u.batch.ops.len(), "writes dead-lettered");
+        st.dlq.push_back(DeadLetter {
+            seq: u.seq,
+            batch: u.batch.clone(),
+            error: e.to_string(),
+            failed_at: now,
+        });
+        while st.dlq.len() > p.config.dlq_capacity {
+            if let Some(old) = st.dlq.pop_front() {
+                p.dlq_evicted.fetch_add(1, Relaxed);
+                tracing::error!(
+                    ops = old.batch.ops.len(),
+                    "dead-letter queue full: oldest entry evicted, its writes are lost"
+                );
+                forget_overlay(st, old.seq, &old.batch);
+            }
+        }
+    }
+}
+
 /// Removes from the dead-letter queue the ops that unit `seq` (now persisted) overwrote.
+///
+/// Reads of a superseded op's key stop seeing the dead-lettered value (its overlay slot goes),
+/// so they see the persisted newer one.
 fn supersede_dead_letters(st: &mut State, seq: u64, batch: &Batch) {
     if st.dlq.is_empty() {
         return;
     }
+    let mut dropped: Vec<(u64, Batch)> = Vec::new();
     for d in st.dlq.iter_mut() {
         if d.seq < seq && d.batch.space == batch.space {
-            d.batch
-                .ops
-                .retain(|op| !batch.ops.iter().any(|o| o.key() == op.key()));
+            let mut gone = Batch::new(d.batch.space.clone());
+            d.batch.ops.retain(|op| {
+                let superseded = batch.ops.iter().any(|o| o.key() == op.key());
+                if superseded {
+                    gone.ops.push(op.clone());
+                }
+                !superseded
+            });
+            if !gone.ops.is_empty() {
+                dropped.push((d.seq, gone));
+            }
         }
+    }
+    for (dseq, gone) in &dropped {
+        forget_overlay(st, *dseq, gone);
     }
     st.dlq.retain(|d| !d.batch.ops.is_empty());
 }

@@ -53,7 +53,10 @@ impl Engine {
             }
             let mut by_space: BTreeMap<Space, Vec<ExpiredKey>> = BTreeMap::new();
             for e in expired {
-                by_space.entry(e.space.clone()).or_default().push(e);
+                // A key with a pending (or dead-lettered) write is that write's business.
+                if self.pipeline.lookup(&e.space, &e.key).is_none() {
+                    by_space.entry(e.space.clone()).or_default().push(e);
+                }
             }
             let mut round = 0;
             for (space, keys) in by_space {

@@ -208,9 +208,7 @@ impl Transaction {
                         }
                     }
                 }
-                if batch.ops.is_empty() {
-                    return Ok(());
-                }
+                // A read-only transaction still commits its checks: its reads were consistent.
                 let wait = !batch.checks.is_empty();
                 engine.submit(batch, wait).await
             })

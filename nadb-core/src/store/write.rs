@@ -182,7 +182,12 @@ impl Store {
                         live += u64::from(!record.meta.is_expired(now));
                         batch.delete(key.clone());
                     }
-                    Some(_) => {}
+                    // Deleted by a pending (maybe dead-lettered) write: delete again, so the
+                    // backend's copy goes too; it was not live.
+                    Some(None) => {
+                        batch.delete(key.clone());
+                    }
+                    Some(Some(_)) => {}
                     None => {
                         if let Some(meta) = metas.next().flatten().filter(|m| filter(m)) {
                             live += u64::from(!meta.is_expired(now));

@@ -88,6 +88,12 @@ pub async fn tx_conflict(ctx: &Ctx) -> Result<()> {
     assert!(matches!(tx.commit().await, Err(Error::Conflict { .. })));
     assert_eq!(s.get("new").await?.as_deref(), Some(&b"outside"[..]));
 
+    // A read-only transaction is checked too: its reads must have been consistent.
+    let mut tx = s.begin();
+    assert!(tx.get("k").await?.is_some());
+    s.set("k", "changed-under-a-reader").await?;
+    assert!(matches!(tx.commit().await, Err(Error::Conflict { .. })));
+
     // Blind writes (nothing read) never conflict.
     let mut tx = s.begin();
     tx.set("k", "blind")?;
