@@ -67,10 +67,10 @@ impl StorageBackend for BTreeBackend {
             match op {
                 Op::Put { key, record } => {
                     let mut record = record.clone();
-                    if let Some(old) = map.get(&id(key)) {
-                        if !old.meta.is_expired(record.meta.updated_at) {
-                            record.meta.created_at = old.meta.created_at;
-                        }
+                    if let Some(old) = map.get(&id(key))
+                        && !old.meta.is_expired(record.meta.updated_at)
+                    {
+                        record.meta.created_at = old.meta.created_at;
                     }
                     map.insert(id(key), record);
                 }

@@ -182,7 +182,7 @@ impl Histogram {
             t.set(v);
             v
         });
-        (tick % LATENCY_SAMPLE == 0).then(Instant::now)
+        tick.is_multiple_of(LATENCY_SAMPLE).then(Instant::now)
     }
 
     /// Completes a call begun with [`Histogram::start`].

@@ -140,9 +140,12 @@ where
         }
     };
     let caps = match runtime.block_on(async {
-        let b = make_factory().open().await?;
+        // The factory may own the storage (a temporary directory): keep it until closed.
+        let factory = make_factory();
+        let b = factory.open().await?;
         let caps = b.info().capabilities;
         b.close().await?;
+        drop(factory);
         Ok::<_, nadb_core::Error>(caps)
     }) {
         Ok(caps) => caps,

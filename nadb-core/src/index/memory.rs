@@ -250,6 +250,17 @@ impl MemoryIndex {
     pub fn new() -> MemoryIndex {
         MemoryIndex::default()
     }
+
+    /// [`MetadataIndex::update`] without `async`, for backends that keep this index as their
+    /// native one and must update it under their own lock.
+    pub fn apply(&self, batch: &Batch) {
+        self.0.write().apply(batch);
+    }
+
+    /// [`MetadataIndex::rebuild`] without `async`.
+    pub fn load(&self, space: &Space, entries: Vec<(String, Meta)>) {
+        self.0.write().rebuild(space, entries);
+    }
 }
 
 #[async_trait]

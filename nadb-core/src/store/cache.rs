@@ -136,10 +136,10 @@ impl ReadCache {
                     match op {
                         Op::Put { key, record } => {
                             let mut record = record.clone();
-                            if let Some(old) = records.get(key.as_str()) {
-                                if !old.meta.is_expired(record.meta.updated_at) {
-                                    record.meta.created_at = old.meta.created_at;
-                                }
+                            if let Some(old) = records.get(key.as_str())
+                                && !old.meta.is_expired(record.meta.updated_at)
+                            {
+                                record.meta.created_at = old.meta.created_at;
                             }
                             records.insert(key.clone(), record);
                         }

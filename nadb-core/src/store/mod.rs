@@ -242,13 +242,12 @@ impl StoreBuilder {
                 "chunk_size, max_pending_bytes, dlq_capacity and retry_attempts must be at least 1",
             ));
         }
-        if let FlushPolicy::Buffered(b) = self.policy {
-            if b.max_ops == Some(0)
+        if let FlushPolicy::Buffered(b) = self.policy
+            && (b.max_ops == Some(0)
                 || b.max_bytes == Some(0)
-                || b.interval.is_some_and(|d| d.is_zero())
-            {
-                return Err(Error::config("buffered flush thresholds must not be zero"));
-            }
+                || b.interval.is_some_and(|d| d.is_zero()))
+        {
+            return Err(Error::config("buffered flush thresholds must not be zero"));
         }
         if self.max_key_len == 0 {
             return Err(Error::config("max_key_len must be at least 1"));

@@ -410,10 +410,9 @@ impl Engine {
                             ..
                         }),
                     ) = (&mut *op, prev)
+                        && !prev.meta.is_expired(record.meta.updated_at)
                     {
-                        if !prev.meta.is_expired(record.meta.updated_at) {
-                            record.meta.created_at = prev.meta.created_at;
-                        }
+                        record.meta.created_at = prev.meta.created_at;
                     }
                     let pending = match op {
                         Op::Put { record, .. } => Some(record.clone()),

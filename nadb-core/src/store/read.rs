@@ -57,10 +57,10 @@ impl Store {
             {
                 // A pending overwrite gets the stored record's creation time when it is applied;
                 // report that time already.
-                if let Some(old) = self.engine.backend.get(&self.space, key).await? {
-                    if !old.meta.is_expired(record.meta.updated_at) {
-                        record.meta.created_at = old.meta.created_at.min(record.meta.created_at);
-                    }
+                if let Some(old) = self.engine.backend.get(&self.space, key).await?
+                    && !old.meta.is_expired(record.meta.updated_at)
+                {
+                    record.meta.created_at = old.meta.created_at.min(record.meta.created_at);
                 }
             }
             self.engine.decode(record).map(Some)

@@ -1,0 +1,171 @@
+//! Compaction: live records of the sealed segments rewritten into one new segment, then the
+//! old segments deleted.
+//!
+//! Steps, and what a crash after each leaves on disk:
+//!
+//! 1. Seal the active segment A and start a new active segment A+2; A+1 is reserved for the
+//!    compacted output, so replay order stays old segments < compacted < new writes.
+//!    *Crash:* the old segments and an empty A+2 — the same state as before.
+//! 2. Write live, unexpired records of segments ≤ A to `seg-(A+1).log.tmp`, in batches with
+//!    commit frames, and fsync it. *Crash:* the `.tmp` file is deleted at the next open.
+//! 3. Rename it to `seg-(A+1).log`, fsync the directory. *Crash:* replay reads the old
+//!    segments, then A+1 which repeats exactly their live records — the same state.
+//! 4. Write the hint file of A+1. *Crash:* as after 3 (a hint is optional).
+//! 5. Point the keydir at A+1 for every key still in an old segment, delete the old segments
+//!    and their hints, fsync the directory. *Crash:* any subset of the old segments is gone;
+//!    what remains replays before A+1, which has every live record — the same state.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use nadb_core::{Clock, Error, Result, SystemClock};
+
+use crate::files::{hint_path, io_error, segment_path, sync_dir, tmp_path};
+use crate::format::{self, HintEntry, SEGMENT_HEADER_LEN, read_frame};
+use crate::open::{seal_and_switch, write_hint};
+use crate::{FsBackend, SegStat};
+
+/// Frames per commit in the compacted segment.
+const BATCH: usize = 1000;
+
+fn crash_point(backend: &FsBackend, step: u8) -> Result<()> {
+    if backend.0.opts.crash_compaction_at == Some(step) {
+        return Err(Error::backend(
+            "fs",
+            false,
+            format!("simulated crash after compaction step {step}"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn compact(backend: &FsBackend) -> Result<()> {
+    let _one_at_a_time = backend.0.compacting.lock().await;
+    let me = backend.clone();
+    tokio::task::spawn_blocking(move || compact_blocking(&me))
+        .await
+        .map_err(|e| Error::backend("fs", false, e))?
+}
+
+fn compact_blocking(backend: &FsBackend) -> Result<()> {
+    let inner = &backend.0;
+    let dir = &inner.dir;
+    // Step 1.
+    let (sealed, out_id) = {
+        let mut w = inner.writer.lock();
+        let active = w.id;
+        seal_and_switch(inner, &mut w, active + 2)?;
+        let sealed: BTreeSet<u64> = inner
+            .segments
+            .read()
+            .keys()
+            .copied()
+            .filter(|&id| id <= active)
+            .collect();
+        (sealed, active + 1)
+    };
+    crash_point(backend, 1)?;
+    // Step 2.
+    let now = SystemClock.now();
+    let mut live = inner.keydir.read().entries_in(&sealed);
+    live.retain(|(_, _, e)| !e.meta.is_expired(now));
+    live.sort_by_key(|(_, _, e)| (e.seg, e.offset));
+    let out_path = segment_path(dir, out_id);
+    let tmp = tmp_path(&out_path);
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| io_error("creating", &tmp, e))?;
+    let mut len = SEGMENT_HEADER_LEN;
+    file.write_all_at(&format::segment_header(), 0)
+        .map_err(|e| io_error("writing", &tmp, e))?;
+    let mut hints = Vec::with_capacity(live.len());
+    let mut moves = Vec::with_capacity(live.len());
+    let segments = inner.segments.read().clone();
+    for chunk in live.chunks(BATCH) {
+        let mut buf = BytesMut::new();
+        for (space, key, e) in chunk {
+            let src = segments.get(&e.seg).ok_or_else(|| {
+                crate::corrupt(dir, e.seg, e.offset, "segment of a live key is missing")
+            })?;
+            let mut frame = vec![0u8; e.len as usize];
+            src.read_exact_at(&mut frame, e.offset)
+                .map_err(|err| io_error("reading", &segment_path(dir, e.seg), err))?;
+            // Verified before it is copied: compaction never spreads damage.
+            read_frame(&Bytes::copy_from_slice(&frame), u64::from(e.len))
+                .map_err(|_| crate::corrupt(dir, e.seg, e.offset, "frame fails its checksum"))?;
+            let offset = len + buf.len() as u64;
+            buf.extend_from_slice(&frame);
+            hints.push(HintEntry::Put {
+                space: space.clone(),
+                key: key.clone(),
+                offset,
+                len: e.len,
+                meta: e.meta.clone(),
+            });
+            moves.push((
+                space.clone(),
+                key.clone(),
+                (e.seg, e.offset),
+                (out_id, offset),
+            ));
+        }
+        format::commit_frame(&mut buf, chunk.len() as u32)?;
+        file.write_all_at(&buf, len)
+            .map_err(|e| io_error("writing", &tmp, e))?;
+        len += buf.len() as u64;
+    }
+    file.sync_all().map_err(|e| io_error("syncing", &tmp, e))?;
+    crash_point(backend, 2)?;
+    // Step 3.
+    fs::rename(&tmp, &out_path).map_err(|e| io_error("renaming", &tmp, e))?;
+    sync_dir(dir).map_err(|e| io_error("syncing directory", dir, e))?;
+    crash_point(backend, 3)?;
+    // Step 4.
+    write_hint(inner, out_id, len, &hints)?;
+    crash_point(backend, 4)?;
+    // Step 5.
+    {
+        let _w = inner.writer.lock();
+        inner.segments.write().insert(out_id, Arc::new(file));
+        let mut kd = inner.keydir.write();
+        for (space, key, from, to) in &moves {
+            kd.relocate(space, key, *from, *to);
+        }
+        let live_now = kd.live_bytes();
+        let mut stats = inner.stats.lock();
+        for id in &sealed {
+            stats.remove(id);
+        }
+        let live = live_now.get(&out_id).copied().unwrap_or(0);
+        stats.insert(
+            out_id,
+            SegStat {
+                total: len,
+                dead: len.saturating_sub(SEGMENT_HEADER_LEN + live),
+            },
+        );
+        let mut segs = inner.segments.write();
+        for id in &sealed {
+            segs.remove(id);
+        }
+    }
+    for (i, id) in sealed.iter().enumerate() {
+        let seg = segment_path(dir, *id);
+        fs::remove_file(&seg).map_err(|e| io_error("removing", &seg, e))?;
+        let hint = hint_path(dir, *id);
+        if hint.exists() {
+            fs::remove_file(&hint).map_err(|e| io_error("removing", &hint, e))?;
+        }
+        if i == 0 {
+            crash_point(backend, 5)?;
+        }
+    }
+    sync_dir(dir).map_err(|e| io_error("syncing directory", dir, e))?;
+    Ok(())
+}

@@ -1,0 +1,515 @@
+//! The on-disk format: segment files of checksummed frames, and hint files.
+//!
+//! # Segments
+//!
+//! A store directory holds numbered segments `seg-{id:016x}.log`, replayed in id order. Each
+//! starts with a 16-byte header and continues with frames:
+//!
+//! ```text
+//! header  := "NADBSEG\0" (8) | format version u32 LE (= 1) | reserved u32 (0)
+//! frame   := payload length u32 LE | CRC32C of payload u32 LE | payload
+//! payload := 1 (put)    | space | key | record      (record: nadb-core's record format v1)
+//!          | 2 (delete) | space | key
+//!          | 3 (commit) | op count u32 LE
+//! space   := db length u8 | db | namespace length u8 | namespace
+//! key     := key length u16 LE | key bytes
+//! ```
+//!
+//! Every batch is written as its put and delete frames followed by one commit frame naming how
+//! many ops it had; replay applies a batch only when its commit frame is read, so a batch torn
+//! by a crash is dropped whole. Frame lengths are bounded (a put frame holds at most the value
+//! limit plus headers) so a damaged length cannot make the reader allocate without bound.
+//!
+//! # Hint files
+//!
+//! `seg-{id:016x}.hint` lists, for a sealed segment, every committed op with where its frame is,
+//! so opening a store need not read values:
+//!
+//! ```text
+//! hint    := "NADBHNT\0" (8) | version u32 LE (= 1) | segment length u64 LE | entry count u64 LE
+//!            | entries | CRC32C of everything before it u32 LE
+//! entry   := 1 (put) | space | key | frame offset u64 LE | frame length u32 LE
+//!            | metadata length u32 LE | metadata | stored value length u64 LE
+//!          | 2 (delete) | space | key
+//! ```
+//!
+//! The metadata is the record format with an empty value. A hint whose
+//! segment length differs from the segment's, or whose checksum fails, is ignored and the
+//! segment is scanned instead.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use nadb_core::codec::{decode_record, encode_record};
+use nadb_core::{Error, Meta, Record, Result, Space};
+
+/// Bytes before the first frame of a segment.
+pub const SEGMENT_HEADER_LEN: u64 = 16;
+const SEGMENT_MAGIC: &[u8; 8] = b"NADBSEG\0";
+const HINT_MAGIC: &[u8; 8] = b"NADBHNT\0";
+const FORMAT_VERSION: u32 = 1;
+/// Bytes of a frame before its payload.
+pub const FRAME_HEADER_LEN: usize = 8;
+
+const KIND_PUT: u8 = 1;
+const KIND_DELETE: u8 = 2;
+const KIND_COMMIT: u8 = 3;
+
+/// The segment header.
+pub fn segment_header() -> [u8; SEGMENT_HEADER_LEN as usize] {
+    let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
+    h[..8].copy_from_slice(SEGMENT_MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h
+}
+
+/// Whether `bytes` start with a valid segment header.
+pub fn check_segment_header(bytes: &[u8]) -> bool {
+    bytes.len() >= SEGMENT_HEADER_LEN as usize
+        && &bytes[..8] == SEGMENT_MAGIC
+        && bytes[8..12] == FORMAT_VERSION.to_le_bytes()
+}
+
+/// One decoded frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    /// A put of `record` under `key`.
+    Put {
+        /// Space.
+        space: Space,
+        /// Key.
+        key: String,
+        /// The stored record.
+        record: Record,
+    },
+    /// A delete of `key`.
+    Delete {
+        /// Space.
+        space: Space,
+        /// Key.
+        key: String,
+    },
+    /// The end of a batch of `ops` ops.
+    Commit {
+        /// Ops in the batch.
+        ops: u32,
+    },
+}
+
+fn put_space(buf: &mut BytesMut, space: &Space) {
+    // Space names are validated identifiers of at most 64 bytes.
+    buf.put_u8(space.db().len() as u8);
+    buf.put_slice(space.db().as_bytes());
+    buf.put_u8(space.namespace().len() as u8);
+    buf.put_slice(space.namespace().as_bytes());
+}
+
+fn put_key(buf: &mut BytesMut, key: &str) -> Result<()> {
+    let len = u16::try_from(key.len()).map_err(|_| Error::InvalidKey {
+        len: key.len(),
+        reason: "keys longer than 65535 bytes cannot be stored by the fs backend".into(),
+    })?;
+    buf.put_u16_le(len);
+    buf.put_slice(key.as_bytes());
+    Ok(())
+}
+
+/// Appends one framed payload built by `fill` to `out`; returns the frame's length.
+fn frame(out: &mut BytesMut, fill: impl FnOnce(&mut BytesMut) -> Result<()>) -> Result<usize> {
+    let start = out.len();
+    out.put_u64_le(0); // length and CRC, filled in below
+    fill(out)?;
+    let payload_len = out.len() - start - FRAME_HEADER_LEN;
+    let len = u32::try_from(payload_len).map_err(|_| Error::ValueTooLarge {
+        size: payload_len as u64,
+        limit: u32::MAX as u64,
+    })?;
+    let crc = crc32c::crc32c(&out[start + FRAME_HEADER_LEN..]);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(out.len() - start)
+}
+
+/// Appends a put frame; returns its length.
+pub fn put_frame(out: &mut BytesMut, space: &Space, key: &str, record: &Record) -> Result<usize> {
+    frame(out, |b| {
+        b.put_u8(KIND_PUT);
+        put_space(b, space);
+        put_key(b, key)?;
+        b.put_slice(&encode_record(record));
+        Ok(())
+    })
+}
+
+/// Appends a delete frame; returns its length.
+pub fn delete_frame(out: &mut BytesMut, space: &Space, key: &str) -> Result<usize> {
+    frame(out, |b| {
+        b.put_u8(KIND_DELETE);
+        put_space(b, space);
+        put_key(b, key)
+    })
+}
+
+/// Appends a commit frame; returns its length.
+pub fn commit_frame(out: &mut BytesMut, ops: u32) -> Result<usize> {
+    frame(out, |b| {
+        b.put_u8(KIND_COMMIT);
+        b.put_u32_le(ops);
+        Ok(())
+    })
+}
+
+/// Why a frame could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// The bytes end inside the frame (a torn write).
+    Truncated,
+    /// The frame is complete but damaged (checksum, length or content).
+    Damaged(&'static str),
+}
+
+/// A cursor over the bytes of one field area.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], FrameError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or(FrameError::Damaged("field runs past its frame"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> std::result::Result<u8, FrameError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> std::result::Result<u16, FrameError> {
+        Ok(u16::from_le_bytes([self.take(1)?[0], self.take(1)?[0]]))
+    }
+    fn u32(&mut self) -> std::result::Result<u32, FrameError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> std::result::Result<u64, FrameError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn str(&mut self, n: usize) -> std::result::Result<&'a str, FrameError> {
+        std::str::from_utf8(self.take(n)?).map_err(|_| FrameError::Damaged("text is not UTF-8"))
+    }
+    fn space(&mut self) -> std::result::Result<Space, FrameError> {
+        let n = self.u8()? as usize;
+        let db = self.str(n)?;
+        let n = self.u8()? as usize;
+        let ns = self.str(n)?;
+        Space::new(db, ns).map_err(|_| FrameError::Damaged("invalid space name"))
+    }
+    fn key(&mut self) -> std::result::Result<String, FrameError> {
+        let n = self.u16()? as usize;
+        Ok(self.str(n)?.to_string())
+    }
+    fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+}
+
+/// Reads the frame at the start of `buf` (a slice of a segment from a frame boundary).
+/// Returns the frame and its total length. `max_payload` bounds the length field.
+pub fn read_frame(
+    buf: &Bytes,
+    max_payload: u64,
+) -> std::result::Result<(Frame, usize), FrameError> {
+    if buf.len() < FRAME_HEADER_LEN {
+        return Err(FrameError::Truncated);
+    }
+    let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let crc = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    if len as u64 > max_payload || len == 0 {
+        return Err(FrameError::Damaged("frame length out of range"));
+    }
+    let total = FRAME_HEADER_LEN + len;
+    if buf.len() < total {
+        return Err(FrameError::Truncated);
+    }
+    let payload = buf.slice(FRAME_HEADER_LEN..total);
+    if crc32c::crc32c(&payload) != crc {
+        return Err(FrameError::Damaged("frame checksum mismatch"));
+    }
+    Ok((decode_payload(&payload)?, total))
+}
+
+fn decode_payload(payload: &Bytes) -> std::result::Result<Frame, FrameError> {
+    let mut r = Reader {
+        buf: payload,
+        pos: 0,
+    };
+    match r.u8()? {
+        KIND_PUT => {
+            let space = r.space()?;
+            let key = r.key()?;
+            let record = decode_record(payload.slice(r.pos..))
+                .map_err(|_| FrameError::Damaged("record does not decode"))?;
+            Ok(Frame::Put { space, key, record })
+        }
+        KIND_DELETE => {
+            let space = r.space()?;
+            let key = r.key()?;
+            if !r.rest().is_empty() {
+                return Err(FrameError::Damaged("trailing bytes in a delete frame"));
+            }
+            Ok(Frame::Delete { space, key })
+        }
+        KIND_COMMIT => {
+            let ops = r.u32()?;
+            if !r.rest().is_empty() {
+                return Err(FrameError::Damaged("trailing bytes in a commit frame"));
+            }
+            Ok(Frame::Commit { ops })
+        }
+        _ => Err(FrameError::Damaged("unknown frame kind")),
+    }
+}
+
+/// One entry of a hint file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HintEntry {
+    /// A put whose frame is at `offset`, `len` bytes long.
+    Put {
+        /// Space.
+        space: Space,
+        /// Key.
+        key: String,
+        /// Frame offset in the segment.
+        offset: u64,
+        /// Frame length.
+        len: u32,
+        /// The record's metadata.
+        meta: Meta,
+    },
+    /// A delete.
+    Delete {
+        /// Space.
+        space: Space,
+        /// Key.
+        key: String,
+    },
+}
+
+/// Serializes a hint file for a segment of `segment_len` bytes.
+pub fn encode_hint(segment_len: u64, entries: &[HintEntry]) -> Result<Bytes> {
+    let mut b = BytesMut::new();
+    b.put_slice(HINT_MAGIC);
+    b.put_u32_le(FORMAT_VERSION);
+    b.put_u64_le(segment_len);
+    b.put_u64_le(entries.len() as u64);
+    for e in entries {
+        match e {
+            HintEntry::Put {
+                space,
+                key,
+                offset,
+                len,
+                meta,
+            } => {
+                b.put_u8(KIND_PUT);
+                put_space(&mut b, space);
+                put_key(&mut b, key)?;
+                b.put_u64_le(*offset);
+                b.put_u32_le(*len);
+                // The record format with an empty value carries exactly the metadata.
+                let header = encode_record(&Record::new(Bytes::new(), meta.clone()));
+                b.put_u32_le(header.len() as u32);
+                b.put_slice(&header);
+                b.put_u64_le(meta.stored_len);
+            }
+            HintEntry::Delete { space, key } => {
+                b.put_u8(KIND_DELETE);
+                put_space(&mut b, space);
+                put_key(&mut b, key)?;
+            }
+        }
+    }
+    let crc = crc32c::crc32c(&b);
+    b.put_u32_le(crc);
+    Ok(b.freeze())
+}
+
+/// Parses a hint file; returns the segment length it describes and its entries.
+pub fn decode_hint(buf: &Bytes) -> std::result::Result<(u64, Vec<HintEntry>), FrameError> {
+    if buf.len() < 32 {
+        return Err(FrameError::Truncated);
+    }
+    let body = &buf[..buf.len() - 4];
+    let crc = u32::from_le_bytes([
+        buf[buf.len() - 4],
+        buf[buf.len() - 3],
+        buf[buf.len() - 2],
+        buf[buf.len() - 1],
+    ]);
+    if crc32c::crc32c(body) != crc {
+        return Err(FrameError::Damaged("hint checksum mismatch"));
+    }
+    let mut r = Reader { buf: body, pos: 0 };
+    if r.take(8)? != HINT_MAGIC || r.u32()? != FORMAT_VERSION {
+        return Err(FrameError::Damaged("not a hint file of this version"));
+    }
+    let segment_len = r.u64()?;
+    let count = r.u64()?;
+    let mut entries = Vec::with_capacity(count.min(1 << 20) as usize);
+    for _ in 0..count {
+        entries.push(match r.u8()? {
+            KIND_PUT => {
+                let space = r.space()?;
+                let key = r.key()?;
+                let offset = r.u64()?;
+                let len = r.u32()?;
+                let n = r.u32()? as usize;
+                let start = r.pos;
+                r.take(n)?;
+                let mut rec = decode_record(Bytes::copy_from_slice(&body[start..start + n]))
+                    .map_err(|_| FrameError::Damaged("hint metadata does not decode"))?;
+                rec.meta.stored_len = r.u64()?;
+                HintEntry::Put {
+                    space,
+                    key,
+                    offset,
+                    len,
+                    meta: rec.meta,
+                }
+            }
+            KIND_DELETE => HintEntry::Delete {
+                space: r.space()?,
+                key: r.key()?,
+            },
+            _ => return Err(FrameError::Damaged("unknown hint entry kind")),
+        });
+    }
+    if !r.rest().is_empty() {
+        return Err(FrameError::Damaged("trailing bytes in a hint file"));
+    }
+    Ok((segment_len, entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nadb_core::{Codec, Tags, Timestamp};
+    use proptest::prelude::*;
+
+    fn record() -> Record {
+        let mut meta = Meta::new(Timestamp::from_millis(1_700_000_000_000), 7);
+        meta.value_len = 2;
+        meta.stored_len = 2;
+        meta.codec = Codec::Raw;
+        meta.tags = Tags::new(["t"]).unwrap();
+        Record::new(Bytes::from_static(b"hi"), meta)
+    }
+
+    /// Pins frame format version 1 byte for byte.
+    #[test]
+    fn golden_frames_v1() {
+        let space = Space::new("d", "n").unwrap();
+        let mut b = BytesMut::new();
+        delete_frame(&mut b, &space, "k").unwrap();
+        commit_frame(&mut b, 1).unwrap();
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let del_payload = "02016401 6e01006b".replace(' ', "");
+        let del_crc = crc32c::crc32c(&hex_bytes(&del_payload));
+        let commit_payload = "0301000000";
+        let commit_crc = crc32c::crc32c(&hex_bytes(commit_payload));
+        let want = format!(
+            "08000000{}{}05000000{}{}",
+            hex_le(del_crc),
+            del_payload,
+            hex_le(commit_crc),
+            commit_payload
+        );
+        assert_eq!(hex, want);
+        assert_eq!(segment_header(), *b"NADBSEG\0\x01\0\0\0\0\0\0\0");
+    }
+
+    fn hex_bytes(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn hex_le(v: u32) -> String {
+        v.to_le_bytes().iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn frames_round_trip_and_damage_is_detected() {
+        let space = Space::new("db", "ns").unwrap();
+        let mut b = BytesMut::new();
+        let n = put_frame(&mut b, &space, "key/../*", &record()).unwrap();
+        let bytes = b.freeze();
+        let (f, len) = read_frame(&bytes, 1 << 20).unwrap();
+        assert_eq!(len, n);
+        assert_eq!(
+            f,
+            Frame::Put {
+                space: space.clone(),
+                key: "key/../*".into(),
+                record: record()
+            }
+        );
+        for cut in 0..bytes.len() {
+            assert!(read_frame(&bytes.slice(..cut), 1 << 20).is_err());
+        }
+        for bit in 0..bytes.len() * 8 {
+            let mut v = bytes.to_vec();
+            v[bit / 8] ^= 1 << (bit % 8);
+            assert!(read_frame(&Bytes::from(v), 1 << 20).is_err(), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn hints_round_trip_and_reject_damage() {
+        let space = Space::new("db", "ns").unwrap();
+        let entries = vec![
+            HintEntry::Put {
+                space: space.clone(),
+                key: "a".into(),
+                offset: 16,
+                len: 99,
+                meta: record().meta,
+            },
+            HintEntry::Delete {
+                space,
+                key: "b".into(),
+            },
+        ];
+        let h = encode_hint(1234, &entries).unwrap();
+        assert_eq!(decode_hint(&h).unwrap(), (1234, entries));
+        for bit in (0..h.len() * 8).step_by(7) {
+            let mut v = h.to_vec();
+            v[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode_hint(&Bytes::from(v)).is_err());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let b = Bytes::from(data);
+            let _ = read_frame(&b, 1 << 20);
+            let _ = decode_hint(&b);
+        }
+
+        #[test]
+        fn random_frames_with_valid_crc_never_panic(payload in proptest::collection::vec(any::<u8>(), 1..200)) {
+            let mut v = Vec::new();
+            v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            v.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+            v.extend_from_slice(&payload);
+            let _ = read_frame(&Bytes::from(v), 1 << 20);
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! # nadb-backend-fs
+//!
+//! The embedded, crash-safe filesystem backend of nadb (`fs://PATH`): a segmented append-only
+//! log of checksummed frames, an in-memory keydir pointing at each key's newest frame, hint
+//! files so opening does not read values, compaction, and a lock file so one process writes.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let backend = nadb_backend_fs::FsBackend::open(dir.path()).await?;
+//! let store = nadb_core::Store::builder(backend).build().await?;
+//! store.set("greeting", "hello").await?; // applied and fsynced before it returns
+//! store.close().await?;
+//! # Ok::<(), nadb_core::Error>(()) }).unwrap();
+//! ```
+//!
+//! ## Durability, case by case
+//!
+//! - `apply` writes a batch's frames and a commit frame with one positional write at the end
+//!   of the active segment; `sync` is `fdatasync` of the active segment. A write acknowledged
+//!   by a store in `Immediate` mode has been through both.
+//! - A new segment file is fsynced and then the directory is fsynced before it is used; every
+//!   rename and delete (compaction, hints) is followed by a directory fsync.
+//! - A crash can leave, at the end of the last segment, a torn frame or the frames of a batch
+//!   without its commit frame. Opening cuts the segment at the end of its last commit frame,
+//!   copies the cut bytes to `seg-….log.cut-OFFSET` beside it and logs where: the batch is
+//!   dropped whole, everything committed before it stays.
+//! - Damage inside an earlier (sealed) segment cannot come from a crash; opening fails with
+//!   [`Error::Corrupt`] naming the file and offset, unless [`FsOptions::repair`] is set, which
+//!   moves the damaged range and everything after it in that segment to
+//!   `seg-….log.quarantine-OFFSET`, keeps every other record and reports the loss.
+//! - A failed `fdatasync` poisons the backend: every later call fails until it is reopened,
+//!   because the kernel may have dropped the unsynced pages and a retried sync would lie.
+//! - Compaction writes live records to a new segment numbered between the old ones and the new
+//!   active one (temporary file, fsync, rename, directory fsync), points the keydir at it, and
+//!   only then deletes the old segments (directory fsync). A crash at any step leaves either the
+//!   old segments, or the old and the new (which replay to the same state): see
+//!   `compaction.rs`.
+//!
+//! Keys never become paths: file names are made only of segment numbers.
+#![deny(missing_docs)]
+
+mod compaction;
+mod files;
+pub mod format;
+mod keydir;
+mod open;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use nadb_core::registry::Registration;
+use nadb_core::{
+    BackendInfo, Batch, Error, MemoryIndex, Meta, MetadataIndex, Op, Record, Result, Space,
+    StorageBackend,
+};
+use parking_lot::{Mutex, RwLock};
+
+use crate::files::{io_error, segment_path};
+use crate::format::{Frame, HintEntry, read_frame};
+use crate::keydir::{Entry, Keydir};
+
+pub use open::RepairReport;
+
+/// Settings of a filesystem store.
+///
+/// ```
+/// let opts = nadb_backend_fs::FsOptions::default();
+/// assert_eq!(opts.max_value_size, 64 << 20);
+/// ```
+#[derive(Clone, Debug)]
+pub struct FsOptions {
+    /// A segment is sealed and a new one started past this size (default 64 MiB).
+    pub max_segment_size: u64,
+    /// Largest value accepted, in bytes (default 64 MiB).
+    pub max_value_size: u64,
+    /// Compact automatically when dead bytes are at least this share of all bytes (default 0.5).
+    pub compaction_ratio: f64,
+    /// ... and at least this many bytes are dead (default 64 MiB).
+    pub compaction_min_dead_bytes: u64,
+    /// Open even when a sealed segment is damaged: quarantine the damage, keep the rest.
+    pub repair: bool,
+    #[doc(hidden)]
+    pub crash_compaction_at: Option<u8>,
+}
+
+impl Default for FsOptions {
+    fn default() -> Self {
+        FsOptions {
+            max_segment_size: 64 << 20,
+            max_value_size: 64 << 20,
+            compaction_ratio: 0.5,
+            compaction_min_dead_bytes: 64 << 20,
+            repair: false,
+            crash_compaction_at: None,
+        }
+    }
+}
+
+/// The segment being appended to.
+struct Writer {
+    id: u64,
+    file: Arc<File>,
+    len: u64,
+    /// Every committed op of the active segment, for its hint file.
+    hints: Vec<HintEntry>,
+}
+
+/// Total and dead bytes per segment.
+#[derive(Clone, Copy, Debug, Default)]
+struct SegStat {
+    total: u64,
+    dead: u64,
+}
+
+struct Inner {
+    dir: PathBuf,
+    opts: FsOptions,
+    info: BackendInfo,
+    lock: Mutex<Option<File>>,
+    keydir: RwLock<Keydir>,
+    segments: RwLock<BTreeMap<u64, Arc<File>>>,
+    writer: Mutex<Writer>,
+    stats: Mutex<BTreeMap<u64, SegStat>>,
+    index: Arc<MemoryIndex>,
+    closed: AtomicBool,
+    poisoned: AtomicBool,
+    compacting: tokio::sync::Mutex<()>,
+    repair: Option<RepairReport>,
+}
+
+/// The filesystem backend; see the [crate docs](crate). Cheap to clone.
+#[derive(Clone)]
+pub struct FsBackend(Arc<Inner>);
+
+impl std::fmt::Debug for FsBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FsBackend")
+            .field("dir", &self.0.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FsBackend {
+    /// Opens (creating if needed) the store in directory `dir` with default options.
+    pub async fn open(dir: impl AsRef<Path>) -> Result<FsBackend> {
+        FsBackend::open_with(dir, FsOptions::default()).await
+    }
+
+    /// Opens the store in `dir` with `opts`. Fails with [`Error::Locked`] when another
+    /// process (or another open backend in this one) holds the directory.
+    pub async fn open_with(dir: impl AsRef<Path>, opts: FsOptions) -> Result<FsBackend> {
+        let dir = dir.as_ref().to_path_buf();
+        let opened = tokio::task::spawn_blocking(move || open::open(dir, opts))
+            .await
+            .map_err(|e| Error::backend("fs", false, e))??;
+        Ok(FsBackend(Arc::new(opened)))
+    }
+
+    /// What [`FsOptions::repair`] quarantined when this backend was opened, if anything.
+    pub fn repair_report(&self) -> Option<&RepairReport> {
+        self.0.repair.as_ref()
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.0.dir
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.0.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if self.0.poisoned.load(Ordering::Acquire) {
+            return Err(Error::backend(
+                "fs",
+                false,
+                "an earlier fsync failed; reopen the store to recover from its log",
+            ));
+        }
+        Ok(())
+    }
+
+    fn read_entry(&self, space: &Space, key: &str, e: &Entry) -> Result<Record> {
+        let file = self.0.segments.read().get(&e.seg).cloned().ok_or_else(|| {
+            corrupt(
+                &self.0.dir,
+                e.seg,
+                e.offset,
+                "segment of a live key is missing",
+            )
+        })?;
+        let mut buf = vec![0u8; e.len as usize];
+        file.read_exact_at(&mut buf, e.offset)
+            .map_err(|err| io_error("reading", &segment_path(&self.0.dir, e.seg), err))?;
+        let bytes = Bytes::from(buf);
+        match read_frame(&bytes, u64::from(e.len)) {
+            Ok((
+                Frame::Put {
+                    space: s,
+                    key: k,
+                    record,
+                },
+                _,
+            )) if &s == space && k == key => Ok(record),
+            Ok(_) => Err(corrupt(
+                &self.0.dir,
+                e.seg,
+                e.offset,
+                "frame is not this key's put",
+            )),
+            Err(_) => Err(corrupt(
+                &self.0.dir,
+                e.seg,
+                e.offset,
+                "frame fails its checksum",
+            )),
+        }
+    }
+
+    fn should_compact(&self) -> bool {
+        let stats = self.0.stats.lock();
+        let (total, dead) = stats
+            .values()
+            .fold((0, 0), |(t, d), s| (t + s.total, d + s.dead));
+        dead >= self.0.opts.compaction_min_dead_bytes
+            && total > 0
+            && dead as f64 / total as f64 >= self.0.opts.compaction_ratio
+    }
+}
+
+fn corrupt(dir: &Path, seg: u64, offset: u64, reason: &str) -> Error {
+    Error::Corrupt {
+        location: segment_path(dir, seg).display().to_string(),
+        offset: Some(offset),
+        reason: reason.into(),
+    }
+}
+
+#[async_trait]
+impl StorageBackend for FsBackend {
+    fn info(&self) -> &BackendInfo {
+        &self.0.info
+    }
+
+    async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
+        self.check_usable()?;
+        let entry = self.0.keydir.read().get(space, key).cloned();
+        match entry {
+            Some(e) => self.read_entry(space, key, &e).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn get_meta_many(&self, space: &Space, keys: &[String]) -> Result<Vec<Option<Meta>>> {
+        self.check_usable()?;
+        let kd = self.0.keydir.read();
+        Ok(keys
+            .iter()
+            .map(|k| kd.get(space, k).map(|e| e.meta.clone()))
+            .collect())
+    }
+
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        self.check_usable()?;
+        let inner = &self.0;
+        let mut w = inner.writer.lock();
+        // Checks and creation times are judged against the keydir under the writer lock, so
+        // no other batch can come between them and the write.
+        let mut buf = BytesMut::new();
+        let mut placed: Vec<(usize, u32, Option<Meta>)> = Vec::with_capacity(batch.ops.len());
+        {
+            let kd = inner.keydir.read();
+            for c in &batch.checks {
+                let found = kd.get(&batch.space, &c.key).map(|e| e.meta.version);
+                if !c.expect.holds(found) {
+                    return Err(Error::Conflict {
+                        reason: format!("a check on a key of {} bytes failed", c.key.len()),
+                    });
+                }
+            }
+            for op in &batch.ops {
+                let at = buf.len();
+                match op {
+                    Op::Put { key, record } => {
+                        if record.value.len() as u64 > inner.opts.max_value_size {
+                            return Err(Error::ValueTooLarge {
+                                size: record.value.len() as u64,
+                                limit: inner.opts.max_value_size,
+                            });
+                        }
+                        let mut record = record.clone();
+                        if let Some(old) = kd.get(&batch.space, key)
+                            && !old.meta.is_expired(record.meta.updated_at)
+                        {
+                            record.meta.created_at = old.meta.created_at;
+                        }
+                        let n = format::put_frame(&mut buf, &batch.space, key, &record)?;
+                        placed.push((at, n as u32, Some(record.meta)));
+                    }
+                    Op::Delete { key } => {
+                        let n = format::delete_frame(&mut buf, &batch.space, key)?;
+                        placed.push((at, n as u32, None));
+                    }
+                }
+            }
+        }
+        let ops = u32::try_from(batch.ops.len()).map_err(|_| Error::InvalidArgument {
+            name: "batch",
+            reason: "more than 4 billion ops in one batch".into(),
+        })?;
+        format::commit_frame(&mut buf, ops)?;
+        if w.len > format::SEGMENT_HEADER_LEN
+            && w.len + buf.len() as u64 > inner.opts.max_segment_size
+        {
+            open::roll_over(inner, &mut w)?;
+        }
+        let base = w.len;
+        w.file
+            .write_all_at(&buf, base)
+            .map_err(|e| io_error("writing", &segment_path(&inner.dir, w.id), e))?;
+        w.len += buf.len() as u64;
+        let seg = w.id;
+        let mut dead = buf.len() as u64 - placed.iter().map(|p| u64::from(p.1)).sum::<u64>();
+        {
+            let mut kd = inner.keydir.write();
+            for (op, (at, len, meta)) in batch.ops.iter().zip(placed) {
+                let offset = base + at as u64;
+                let replaced = match meta {
+                    Some(meta) => {
+                        w.hints.push(HintEntry::Put {
+                            space: batch.space.clone(),
+                            key: op.key().to_string(),
+                            offset,
+                            len,
+                            meta: meta.clone(),
+                        });
+                        kd.put(
+                            &batch.space,
+                            op.key(),
+                            Entry {
+                                seg,
+                                offset,
+                                len,
+                                meta,
+                            },
+                        )
+                    }
+                    None => {
+                        w.hints.push(HintEntry::Delete {
+                            space: batch.space.clone(),
+                            key: op.key().to_string(),
+                        });
+                        dead += u64::from(len);
+                        kd.remove(&batch.space, op.key())
+                    }
+                };
+                if let Some(old) = replaced {
+                    let mut stats = inner.stats.lock();
+                    stats.entry(old.seg).or_default().dead += u64::from(old.len);
+                }
+            }
+        }
+        {
+            let mut stats = inner.stats.lock();
+            let s = stats.entry(seg).or_default();
+            s.total = w.len;
+            s.dead += dead;
+        }
+        // Under the writer lock, so the index sees batches in log order.
+        inner.index.apply(batch);
+        drop(w);
+        if self.should_compact() && inner.compacting.try_lock().is_ok() {
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = me.compact().await {
+                    tracing::warn!(error = %e, "background compaction failed");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn scan(
+        &self,
+        space: &Space,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Meta)>> {
+        self.check_usable()?;
+        Ok(self.0.keydir.read().scan(space, prefix, after, limit))
+    }
+
+    async fn sync(&self) -> Result<()> {
+        self.check_usable()?;
+        let (file, id) = {
+            let w = self.0.writer.lock();
+            (w.file.clone(), w.id)
+        };
+        let result = tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(|e| Error::backend("fs", false, e))?;
+        if let Err(e) = result {
+            self.0.poisoned.store(true, Ordering::Release);
+            return Err(io_error("fdatasync of", &segment_path(&self.0.dir, id), e));
+        }
+        Ok(())
+    }
+
+    async fn compact(&self) -> Result<()> {
+        self.check_usable()?;
+        compaction::compact(self).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.0.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || open::close(&inner))
+            .await
+            .map_err(|e| Error::backend("fs", false, e))?
+    }
+
+    fn native_index(&self) -> Option<Arc<dyn MetadataIndex>> {
+        Some(self.0.index.clone())
+    }
+}
+
+fn open_url(rest: &str, url: &str) -> BoxFuture<'static, Result<Arc<dyn StorageBackend>>> {
+    let path = rest.to_string();
+    let url = nadb_core::error::redact_url(url);
+    Box::pin(async move {
+        if path.is_empty() {
+            return Err(Error::InvalidUrl {
+                url,
+                reason: "fs:// needs a directory, e.g. fs://./data or fs:///var/lib/app".into(),
+            });
+        }
+        Ok(Arc::new(FsBackend::open(path).await?) as Arc<dyn StorageBackend>)
+    })
+}
+
+nadb_core::inventory::submit! { Registration { scheme: "fs", open: open_url } }

@@ -1,0 +1,452 @@
+//! Opening a store directory (lock, replay, recovery), sealing segments, closing.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use bytes::Bytes;
+use nadb_core::{BackendInfo, Capabilities, Error, MemoryIndex, Result};
+use parking_lot::{Mutex, RwLock};
+
+use crate::files::{
+    LOCK_FILE, hint_path, io_error, parse_segment_name, segment_path, sync_dir, write_atomic,
+    write_side_file,
+};
+use crate::format::{
+    self, Frame, FrameError, HintEntry, SEGMENT_HEADER_LEN, check_segment_header, read_frame,
+};
+use crate::keydir::{Entry, Keydir};
+use crate::{FsOptions, Inner, SegStat, Writer};
+
+/// What opening with [`FsOptions::repair`](crate::FsOptions::repair) moved aside.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    /// One entry per damaged segment.
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// A damaged range moved out of a segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The segment.
+    pub segment: PathBuf,
+    /// Where the damage starts (the end of the last intact batch).
+    pub offset: u64,
+    /// Bytes moved out (records in them are lost).
+    pub bytes: u64,
+    /// Where they were moved.
+    pub side_file: PathBuf,
+}
+
+fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io_error("opening", &path, e))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok());
+            return Err(Error::Locked {
+                path: path.display().to_string(),
+                holder,
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io_error("locking", &path, e)),
+    }
+    f.set_len(0).map_err(|e| io_error("writing", &path, e))?;
+    f.write_all(std::process::id().to_string().as_bytes())
+        .map_err(|e| io_error("writing", &path, e))?;
+    Ok(f)
+}
+
+/// Opens `dir`: takes the lock, replays every segment into the keydir, recovers the tail.
+pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
+    fs::create_dir_all(&dir).map_err(|e| io_error("creating", &dir, e))?;
+    let lock = lock(&dir)?;
+    let mut ids = Vec::new();
+    let entries = fs::read_dir(&dir).map_err(|e| io_error("listing", &dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error("listing", &dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = parse_segment_name(name) {
+            ids.push(id);
+        } else if name.ends_with(".tmp") {
+            // Left by a crash before a rename: never part of the store.
+            let p = entry.path();
+            fs::remove_file(&p).map_err(|e| io_error("removing", &p, e))?;
+        }
+    }
+    ids.sort_unstable();
+    let mut keydir = Keydir::default();
+    let mut lens = BTreeMap::new();
+    let mut report = RepairReport::default();
+    let mut last_hints = Vec::new();
+    for (i, &id) in ids.iter().enumerate() {
+        let is_last = i + 1 == ids.len();
+        let (len, hints) = replay(&dir, id, is_last, &opts, &mut keydir, &mut report)?;
+        lens.insert(id, len);
+        if is_last {
+            last_hints = hints;
+        }
+    }
+    let mut segments = BTreeMap::new();
+    for &id in &ids {
+        let path = segment_path(&dir, id);
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_error("opening", &path, e))?;
+        segments.insert(id, Arc::new(f));
+    }
+    let writer = match ids.last() {
+        Some(&id) => Writer {
+            id,
+            file: segments[&id].clone(),
+            len: lens[&id],
+            hints: last_hints,
+        },
+        None => {
+            let file = create_segment(&dir, 1)?;
+            segments.insert(1, file.clone());
+            lens.insert(1, SEGMENT_HEADER_LEN);
+            Writer {
+                id: 1,
+                file,
+                len: SEGMENT_HEADER_LEN,
+                hints: Vec::new(),
+            }
+        }
+    };
+    let live = keydir.live_bytes();
+    let stats = lens
+        .iter()
+        .map(|(&id, &len)| {
+            let live = live.get(&id).copied().unwrap_or(0);
+            (
+                id,
+                SegStat {
+                    total: len,
+                    dead: len.saturating_sub(SEGMENT_HEADER_LEN + live),
+                },
+            )
+        })
+        .collect();
+    let index = Arc::new(MemoryIndex::new());
+    for (space, entries) in keydir.spaces() {
+        index.load(space, entries);
+    }
+    Ok(Inner {
+        info: BackendInfo {
+            scheme: "fs".into(),
+            capabilities: Capabilities {
+                persistent: true,
+                atomic_batch: true,
+                ordered_scan: true,
+                max_value_size: Some(opts.max_value_size),
+                ..Capabilities::none()
+            },
+        },
+        dir,
+        opts,
+        lock: Mutex::new(Some(lock)),
+        keydir: RwLock::new(keydir),
+        segments: RwLock::new(segments),
+        writer: Mutex::new(writer),
+        stats: Mutex::new(stats),
+        index,
+        closed: AtomicBool::new(false),
+        poisoned: AtomicBool::new(false),
+        compacting: tokio::sync::Mutex::new(()),
+        repair: (!report.quarantined.is_empty()).then_some(report),
+    })
+}
+
+/// Applies one committed op to the keydir.
+fn apply_hint(keydir: &mut Keydir, seg: u64, h: &HintEntry) {
+    match h {
+        HintEntry::Put {
+            space,
+            key,
+            offset,
+            len,
+            meta,
+        } => {
+            keydir.put(
+                space,
+                key,
+                Entry {
+                    seg,
+                    offset: *offset,
+                    len: *len,
+                    meta: meta.clone(),
+                },
+            );
+        }
+        HintEntry::Delete { space, key } => {
+            keydir.remove(space, key);
+        }
+    }
+}
+
+/// Replays segment `id` into the keydir, from its hint file when that is valid. Returns the
+/// segment's (possibly cut) length and its committed ops.
+fn replay(
+    dir: &Path,
+    id: u64,
+    is_last: bool,
+    opts: &FsOptions,
+    keydir: &mut Keydir,
+    report: &mut RepairReport,
+) -> Result<(u64, Vec<HintEntry>)> {
+    let path = segment_path(dir, id);
+    let file_len = fs::metadata(&path)
+        .map_err(|e| io_error("reading", &path, e))?
+        .len();
+    if let Ok(hint) = fs::read(hint_path(dir, id))
+        && let Ok((len, entries)) = format::decode_hint(&Bytes::from(hint))
+        && len == file_len
+    {
+        for h in &entries {
+            apply_hint(keydir, id, h);
+        }
+        return Ok((len, entries));
+    }
+    let bytes = Bytes::from(fs::read(&path).map_err(|e| io_error("reading", &path, e))?);
+    if !check_segment_header(&bytes) {
+        let header = format::segment_header();
+        if is_last && bytes.len() < header.len() && header.starts_with(&bytes) {
+            // Created but its header never fully reached the disk: start it afresh.
+            rewrite_header(&path)?;
+            return Ok((SEGMENT_HEADER_LEN, Vec::new()));
+        }
+        return damaged(
+            &path,
+            id,
+            is_last,
+            opts,
+            report,
+            &bytes,
+            0,
+            0,
+            "bad segment header",
+        );
+    }
+    let mut pos = SEGMENT_HEADER_LEN as usize;
+    let mut committed_end = pos;
+    let mut pending: Vec<HintEntry> = Vec::new();
+    let mut hints: Vec<HintEntry> = Vec::new();
+    let mut damage: Option<(usize, &'static str)> = None;
+    while pos < bytes.len() {
+        match read_frame(&bytes.slice(pos..), u64::from(u32::MAX)) {
+            Ok((frame, n)) => {
+                match frame {
+                    Frame::Put { space, key, record } => pending.push(HintEntry::Put {
+                        space,
+                        key,
+                        offset: pos as u64,
+                        len: n as u32,
+                        meta: record.meta,
+                    }),
+                    Frame::Delete { space, key } => pending.push(HintEntry::Delete { space, key }),
+                    Frame::Commit { ops } => {
+                        if ops as usize != pending.len() {
+                            damage = Some((pos, "commit frame does not match its batch"));
+                            break;
+                        }
+                        for h in pending.drain(..) {
+                            apply_hint(keydir, id, &h);
+                            hints.push(h);
+                        }
+                        committed_end = pos + n;
+                    }
+                }
+                pos += n;
+            }
+            Err(FrameError::Truncated) => {
+                damage = Some((pos, "torn frame"));
+                break;
+            }
+            Err(FrameError::Damaged(why)) => {
+                damage = Some((pos, why));
+                break;
+            }
+        }
+    }
+    if damage.is_none() && pending.is_empty() {
+        return Ok((bytes.len() as u64, hints));
+    }
+    let (at, why) = damage.unwrap_or((committed_end, "batch without its commit frame"));
+    let (len, _) = damaged(
+        &path,
+        id,
+        is_last,
+        opts,
+        report,
+        &bytes,
+        committed_end,
+        at,
+        why,
+    )?;
+    Ok((len, hints))
+}
+
+/// Handles a segment whose bytes from `cut` on cannot be replayed (damage found at `at`).
+#[allow(clippy::too_many_arguments)]
+fn damaged(
+    path: &Path,
+    id: u64,
+    is_last: bool,
+    opts: &FsOptions,
+    report: &mut RepairReport,
+    bytes: &[u8],
+    cut: usize,
+    at: usize,
+    why: &str,
+) -> Result<(u64, Vec<HintEntry>)> {
+    let tail = &bytes[cut..];
+    if is_last {
+        // What a crash leaves: the tail of the last segment. Keep it beside for inspection.
+        let side = write_side_file(path, &format!(".cut-{cut}"), tail)
+            .map_err(|e| io_error("writing the cut tail of", path, e))?;
+        truncate(path, cut as u64)?;
+        tracing::warn!(
+            segment = %path.display(),
+            offset = cut,
+            bytes = tail.len(),
+            side_file = %side.display(),
+            reason = why,
+            "cut an incomplete tail off the last segment"
+        );
+        return Ok(((cut as u64).max(SEGMENT_HEADER_LEN), Vec::new()));
+    }
+    if !opts.repair {
+        return Err(Error::Corrupt {
+            location: path.display().to_string(),
+            offset: Some(at as u64),
+            reason: format!("{why} (segment {id}); open with repair to quarantine it"),
+        });
+    }
+    let side = write_side_file(path, &format!(".quarantine-{cut}"), tail)
+        .map_err(|e| io_error("writing the quarantined range of", path, e))?;
+    truncate(path, cut as u64)?;
+    tracing::error!(
+        segment = %path.display(),
+        offset = cut,
+        bytes = tail.len(),
+        side_file = %side.display(),
+        reason = why,
+        "quarantined a damaged range; the records in it are lost"
+    );
+    report.quarantined.push(Quarantined {
+        segment: path.to_path_buf(),
+        offset: cut as u64,
+        bytes: tail.len() as u64,
+        side_file: side,
+    });
+    Ok(((cut as u64).max(SEGMENT_HEADER_LEN), Vec::new()))
+}
+
+/// Cuts `path` to `len` bytes (a segment never shrinks below its header).
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    if len < SEGMENT_HEADER_LEN {
+        return rewrite_header(path);
+    }
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| io_error("opening", path, e))?;
+    f.set_len(len)
+        .map_err(|e| io_error("truncating", path, e))?;
+    f.sync_all().map_err(|e| io_error("syncing", path, e))
+}
+
+fn rewrite_header(path: &Path) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| io_error("opening", path, e))?;
+    f.write_all(&format::segment_header())
+        .map_err(|e| io_error("writing", path, e))?;
+    f.sync_all().map_err(|e| io_error("syncing", path, e))
+}
+
+/// Creates segment `id` durably: header written and synced, then the directory synced.
+pub(crate) fn create_segment(dir: &Path, id: u64) -> Result<Arc<File>> {
+    let path = segment_path(dir, id);
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| io_error("creating", &path, e))?;
+    f.write_all(&format::segment_header())
+        .map_err(|e| io_error("writing", &path, e))?;
+    f.sync_all().map_err(|e| io_error("syncing", &path, e))?;
+    sync_dir(dir).map_err(|e| io_error("syncing directory", dir, e))?;
+    Ok(Arc::new(f))
+}
+
+/// Seals the active segment (sync, hint file) and makes segment `next` the active one.
+pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Result<()> {
+    let old = segment_path(&inner.dir, w.id);
+    w.file
+        .sync_data()
+        .map_err(|e| io_error("syncing", &old, e))?;
+    write_hint(inner, w.id, w.len, &w.hints)?;
+    let file = create_segment(&inner.dir, next)?;
+    inner.segments.write().insert(next, file.clone());
+    inner.stats.lock().insert(
+        next,
+        SegStat {
+            total: SEGMENT_HEADER_LEN,
+            dead: 0,
+        },
+    );
+    *w = Writer {
+        id: next,
+        file,
+        len: SEGMENT_HEADER_LEN,
+        hints: Vec::new(),
+    };
+    Ok(())
+}
+
+/// Starts a new segment once the active one is full.
+pub(crate) fn roll_over(inner: &Inner, w: &mut Writer) -> Result<()> {
+    let next = w.id + 1;
+    seal_and_switch(inner, w, next)
+}
+
+/// Writes the hint file of segment `id`.
+pub(crate) fn write_hint(inner: &Inner, id: u64, len: u64, hints: &[HintEntry]) -> Result<()> {
+    let path = hint_path(&inner.dir, id);
+    let bytes = format::encode_hint(len, hints)?;
+    write_atomic(&inner.dir, &path, &bytes).map_err(|e| io_error("writing", &path, e))
+}
+
+/// Syncs the active segment, writes its hint so the next open is fast, releases the lock.
+pub(crate) fn close(inner: &Inner) -> Result<()> {
+    {
+        let w = inner.writer.lock();
+        let path = segment_path(&inner.dir, w.id);
+        w.file
+            .sync_data()
+            .map_err(|e| io_error("syncing", &path, e))?;
+        write_hint(inner, w.id, w.len, &w.hints)?;
+    }
+    inner.lock.lock().take();
+    Ok(())
+}
