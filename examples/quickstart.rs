@@ -1,4 +1,4 @@
-//! A tour of nadb on the embedded default store: values, metadata, tags, TTL, counters,
+//! A tour of nadb on the embedded default store (`fs://./nadb-data`): values, metadata, tags, TTL, counters,
 //! conditional writes, scans, JSON, metrics.
 //!
 //! Run with `cargo run -p nadb-examples --example quickstart`.
@@ -84,10 +84,11 @@ async fn main() -> nadb::Result<()> {
 
     let stats = store.stats().await?;
     println!(
-        "stats: {} sets, get p50 {} ns, compression ratio {:.1}",
+        "stats: {} sets, {} gets, compression ratio {:.1}, {} flush rounds",
         stats.ops.get("set").map_or(0, |s| s.count),
-        stats.ops.get("get").map_or(0, |s| s.p50_ns),
-        stats.compression_ratio
+        stats.ops.get("get").map_or(0, |s| s.count),
+        stats.compression_ratio,
+        stats.pipeline.flushes
     );
     store.close().await
 }

@@ -8,7 +8,9 @@
 //! use nadb::{SetOptions, TagMode};
 //! use std::time::Duration;
 //!
-//! let store = nadb::open(nadb::DEFAULT_URL).await?;
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let url = format!("fs://{}", dir.path().display());
+//! let store = nadb::open(&url).await?; // e.g. "fs://./nadb-data"
 //! store.set_with("user:1", "ada", &SetOptions::new().tags(["user"]).ttl(Duration::from_secs(3600))).await?;
 //! assert_eq!(store.get("user:1").await?.as_deref(), Some(&b"ada"[..]));
 //! assert_eq!(store.query_by_tags(&["user"], TagMode::All, None, 10).await?.items, ["user:1"]);
@@ -19,9 +21,14 @@
 //! ## Backends
 //!
 //! A backend is picked by the URL's scheme; [`schemes`] lists those linked into the binary.
-//! This build has `memory://` (in-process, not persistent — the reference backend). Any type
-//! implementing [`StorageBackend`] works too: pass it to [`Store::builder`], and prove it with
-//! `nadb_testkit::conformance!`.
+//!
+//! | scheme | feature | what |
+//! |---|---|---|
+//! | `fs://PATH` | `fs` (default) | crash-safe log-structured files in a directory: [`fs`] |
+//! | `memory://` | always | in-process, not persistent — the reference backend |
+//!
+//! Any type implementing [`StorageBackend`] works too: pass it to [`Store::builder`], and prove
+//! it with `nadb_testkit::conformance!`.
 //!
 //! ## Synchronous callers
 //!
@@ -37,7 +44,16 @@ pub mod blocking;
 
 pub use nadb_core::*;
 
-/// The URL of the embedded default store.
+/// The filesystem backend (feature `fs`). Linking it here registers `fs://`.
+#[cfg(feature = "fs")]
+pub use nadb_backend_fs as fs;
+
+/// The URL of the embedded default store: a directory `nadb-data` under the working directory
+/// (or `memory://` when the `fs` feature is off).
+#[cfg(feature = "fs")]
+pub const DEFAULT_URL: &str = "fs://./nadb-data";
+/// The URL of the embedded default store (`memory://`: the `fs` feature is off).
+#[cfg(not(feature = "fs"))]
 pub const DEFAULT_URL: &str = "memory://";
 
 /// Opens the store a URL names, with default settings, in space `default/default`.

@@ -74,3 +74,22 @@ fn drop_closes_the_store() -> nadb::Result<()> {
     ));
     Ok(())
 }
+
+#[test]
+fn the_fs_scheme_is_linked_by_default() -> nadb::Result<()> {
+    assert!(nadb::schemes().contains(&"fs"));
+    let dir = tempfile::tempdir().map_err(|e| nadb::Error::Config {
+        reason: e.to_string(),
+    })?;
+    let url = format!("fs://{}", dir.path().display());
+    let store = nadb::blocking::Store::open(&url)?;
+    store.set("k", "v")?;
+    store.close()?;
+    let store = nadb::blocking::Store::open(&url)?;
+    assert_eq!(store.get("k")?.as_deref(), Some(&b"v"[..]));
+    assert!(matches!(
+        nadb::blocking::Store::open("fs://"),
+        Err(nadb::Error::InvalidUrl { .. })
+    ));
+    store.close()
+}
