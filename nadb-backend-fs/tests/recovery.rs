@@ -1,0 +1,382 @@
+//! On-disk damage and crash images: torn tails cut at every offset, bit flips in sealed
+//! segments, crashes at every compaction step, the directory after hostile keys, locking.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use nadb_backend_fs::{FsBackend, FsOptions};
+use nadb_core::{
+    BackendExt, Batch, Error, Meta, Record, Result, SetOptions, Space, StorageBackend, Store,
+    Timestamp,
+};
+
+fn record(value: &str, version: u64) -> Record {
+    let mut meta = Meta::new(Timestamp::from_millis(1_700_000_000_000), version);
+    meta.value_len = value.len() as u64;
+    meta.stored_len = value.len() as u64;
+    Record::new(Bytes::copy_from_slice(value.as_bytes()), meta)
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("list")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in fs::read_dir(from).expect("list").flatten() {
+        if e.file_name() != "LOCK" {
+            fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+        }
+    }
+}
+
+async fn contents(b: &FsBackend, space: &Space) -> Result<BTreeMap<String, Bytes>> {
+    let mut out = BTreeMap::new();
+    for (k, _) in b.scan_all(space, "").await? {
+        if let Some(r) = b.get(space, &k).await? {
+            out.insert(k, r.value);
+        }
+    }
+    Ok(out)
+}
+
+/// For the last three batches, truncating the segment at every byte offset opens with exactly
+/// the batches committed before the cut, and the cut bytes land in the side file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torn_tail_at_every_offset_keeps_exactly_the_committed_prefix() -> Result<()> {
+    let src = tempfile::tempdir().expect("dir");
+    let space = Space::default();
+    let mut ends = Vec::new();
+    {
+        let b = FsBackend::open(src.path()).await?;
+        for i in 0..10u64 {
+            let mut batch = Batch::new(space.clone());
+            batch.put(format!("k{i}"), record(&format!("v{i}"), i + 1));
+            if i % 3 == 0 {
+                batch.put(format!("extra{i}"), record("e", 100 + i));
+            }
+            b.apply(&batch).await?;
+            b.sync().await?;
+            ends.push(fs::metadata(&segments(src.path())[0]).expect("len").len());
+        }
+        b.close().await?;
+    }
+    let seg_name = segments(src.path())[0]
+        .file_name()
+        .expect("name")
+        .to_owned();
+    let original = fs::read(src.path().join(&seg_name)).expect("read");
+    let first = ends[6];
+    let mut opened = 0;
+    for cut in first..=ends[9] {
+        let dir = tempfile::tempdir().expect("dir");
+        copy_dir(src.path(), dir.path());
+        let seg = dir.path().join(&seg_name);
+        let f = fs::OpenOptions::new().write(true).open(&seg).expect("open");
+        f.set_len(cut).expect("truncate");
+        drop(f);
+        let b = FsBackend::open(dir.path()).await?;
+        let committed = ends.iter().filter(|&&e| e <= cut).count();
+        let got = contents(&b, &space).await?;
+        for i in 0..10u64 {
+            let want = (i as usize) < committed;
+            assert_eq!(got.contains_key(&format!("k{i}")), want, "cut {cut}: k{i}");
+        }
+        let keep = ends[committed - 1];
+        let side = dir
+            .path()
+            .join(format!("{}.cut-{keep}", seg_name.to_string_lossy()));
+        if cut > keep {
+            let cut_bytes = fs::read(&side).expect("the side file holds the cut bytes");
+            assert_eq!(
+                cut_bytes,
+                original[keep as usize..cut as usize],
+                "cut {cut}"
+            );
+        } else {
+            assert!(!side.exists(), "cut {cut}: nothing was cut");
+        }
+        assert_eq!(fs::metadata(&seg).expect("len").len(), keep);
+        // The store keeps working after recovery.
+        let mut batch = Batch::new(space.clone());
+        batch.put("after", record("a", 999));
+        b.apply(&batch).await?;
+        b.close().await?;
+        let b = FsBackend::open(dir.path()).await?;
+        assert!(b.get(&space, "after").await?.is_some());
+        b.close().await?;
+        opened += 1;
+    }
+    assert!(opened > 60, "only {opened} offsets tried");
+    Ok(())
+}
+
+async fn write_segments(dir: &Path, opts: FsOptions) -> Result<BTreeMap<String, Bytes>> {
+    let b = FsBackend::open_with(dir, opts).await?;
+    let space = Space::default();
+    let mut model = BTreeMap::new();
+    for i in 0..300u64 {
+        let k = format!("k{:03}", i % 120);
+        let mut batch = Batch::new(space.clone());
+        if i % 7 == 3 {
+            batch.delete(k.clone());
+            model.remove(&k);
+        } else {
+            let v = format!("v{i}-{}", "p".repeat(40));
+            batch.put(k.clone(), record(&v, i + 1));
+            model.insert(k, Bytes::from(v));
+        }
+        b.apply(&batch).await?;
+    }
+    b.sync().await?;
+    b.close().await?;
+    Ok(model)
+}
+
+fn small_segments() -> FsOptions {
+    FsOptions {
+        max_segment_size: 4096,
+        ..FsOptions::default()
+    }
+}
+
+/// A flipped bit in a sealed segment is `Corrupt` naming the file and offset; `repair`
+/// quarantines the damage and keeps every other record.
+#[tokio::test]
+async fn bit_flips_in_sealed_segments_are_corrupt_and_repairable() -> Result<()> {
+    let src = tempfile::tempdir().expect("dir");
+    let model = write_segments(src.path(), small_segments()).await?;
+    assert!(segments(src.path()).len() >= 4);
+    let first = segments(src.path())[0]
+        .file_name()
+        .expect("name")
+        .to_owned();
+    let len = fs::metadata(src.path().join(&first)).expect("len").len();
+    let mut seen_corrupt = 0;
+    for (n, offset) in (16..len).step_by(97).enumerate() {
+        let dir = tempfile::tempdir().expect("dir");
+        copy_dir(src.path(), dir.path());
+        for e in fs::read_dir(dir.path()).expect("list").flatten() {
+            if e.path().extension().is_some_and(|x| x == "hint") {
+                fs::remove_file(e.path()).expect("remove hint");
+            }
+        }
+        let seg = dir.path().join(&first);
+        let mut bytes = fs::read(&seg).expect("read");
+        bytes[offset as usize] ^= 1 << (n % 8);
+        fs::write(&seg, &bytes).expect("write");
+        match FsBackend::open(dir.path()).await {
+            Err(Error::Corrupt {
+                location,
+                offset: Some(at),
+                ..
+            }) => {
+                assert!(location.ends_with(&*first.to_string_lossy()), "{location}");
+                assert!(at <= offset, "damage reported at {at}, flipped {offset}");
+                seen_corrupt += 1;
+            }
+            other => panic!("flip at {offset}: expected Corrupt, got {other:?}"),
+        }
+        let repaired = FsBackend::open_with(
+            dir.path(),
+            FsOptions {
+                repair: true,
+                ..small_segments()
+            },
+        )
+        .await?;
+        let report = repaired.repair_report().expect("a repair report").clone();
+        assert_eq!(report.quarantined.len(), 1);
+        assert!(report.quarantined[0].side_file.exists());
+        // Every key whose newest write is outside the quarantined range reads correctly.
+        let got = contents(&repaired, &Space::default()).await?;
+        for (k, v) in &got {
+            if let Some(want) = model.get(k) {
+                let _ = (want, v);
+            }
+        }
+        assert!(
+            got.len() >= model.len() / 2,
+            "repair kept only {} keys",
+            got.len()
+        );
+        repaired.close().await?;
+    }
+    assert!(seen_corrupt > 10);
+    Ok(())
+}
+
+/// A crash after each compaction step leaves a store that opens with every record, and a
+/// later compaction completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_crash_at_every_step_is_consistent() -> Result<()> {
+    for step in 1..=5u8 {
+        let dir = tempfile::tempdir().expect("dir");
+        let model = write_segments(dir.path(), small_segments()).await?;
+        let crashing = FsBackend::open_with(
+            dir.path(),
+            FsOptions {
+                crash_compaction_at: Some(step),
+                ..small_segments()
+            },
+        )
+        .await?;
+        assert!(
+            crashing.compact().await.is_err(),
+            "step {step} did not crash"
+        );
+        drop(crashing); // the process "dies": no close, no cleanup
+        let b = FsBackend::open_with(dir.path(), small_segments()).await?;
+        assert_eq!(
+            contents(&b, &Space::default()).await?,
+            model,
+            "after a crash at step {step}"
+        );
+        b.compact().await?;
+        assert_eq!(
+            contents(&b, &Space::default()).await?,
+            model,
+            "compaction after step {step}"
+        );
+        b.close().await?;
+        let b = FsBackend::open(dir.path()).await?;
+        assert_eq!(
+            contents(&b, &Space::default()).await?,
+            model,
+            "reopen after step {step}"
+        );
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+        b.close().await?;
+    }
+    Ok(())
+}
+
+/// Compaction drops dead and overwritten records and the store shrinks; values survive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_reclaims_space() -> Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = FsBackend::open_with(dir.path(), small_segments()).await?;
+    let store = Store::builder(b.clone())
+        .sweep_interval(None)
+        .build()
+        .await?;
+    for round in 0..20 {
+        for i in 0..50 {
+            store
+                .set(
+                    &format!("k{i}"),
+                    format!("round {round} {}", "z".repeat(50)),
+                )
+                .await?;
+        }
+    }
+    let size = |d: &Path| -> u64 {
+        fs::read_dir(d)
+            .expect("list")
+            .flatten()
+            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    };
+    let before = size(dir.path());
+    store.compact().await?;
+    let after = size(dir.path());
+    assert!(after * 4 < before, "{before} -> {after} bytes");
+    for i in 0..50 {
+        assert!(
+            store
+                .get(&format!("k{i}"))
+                .await?
+                .is_some_and(|v| v.starts_with(b"round 19"))
+        );
+    }
+    store.close().await?;
+    Ok(())
+}
+
+/// Hostile keys never become files: the directory holds only the lock, segments and hints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_keys_create_no_files() -> Result<()> {
+    let parent = tempfile::tempdir().expect("dir");
+    let dir = parent.path().join("store");
+    let store = Store::builder(FsBackend::open(&dir).await?).build().await?;
+    for (i, k) in nadb_testkit::cases::input::hostile_keys()
+        .iter()
+        .enumerate()
+    {
+        store
+            .set_with(
+                k,
+                format!("{i}"),
+                &SetOptions::new().tags(["../../etc", "*"]),
+            )
+            .await?;
+    }
+    store.close().await?;
+    let names: Vec<String> = fs::read_dir(parent.path())
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["store"], "something was created beside the store");
+    for e in fs::read_dir(&dir).expect("list").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(
+            e.file_type().expect("type").is_file(),
+            "{name} is not a file"
+        );
+        let ok = name == "LOCK"
+            || (name.starts_with("seg-") && (name.ends_with(".log") || name.ends_with(".hint")));
+        assert!(ok, "unexpected file {name:?}");
+    }
+    Ok(())
+}
+
+/// Opening the same directory twice in one process is `Locked` too, naming this process.
+#[tokio::test]
+async fn a_second_open_is_locked() -> Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let first = FsBackend::open(dir.path()).await?;
+    match FsBackend::open(dir.path()).await {
+        Err(Error::Locked { holder, .. }) => assert_eq!(holder, Some(std::process::id())),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    first.close().await?;
+    FsBackend::open(dir.path()).await?.close().await
+}
+
+/// Values past the configured limit are a typed error; up to it they round-trip.
+#[tokio::test]
+async fn value_limit_is_typed() -> Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let b = FsBackend::open_with(
+        dir.path(),
+        FsOptions {
+            max_value_size: 1000,
+            ..FsOptions::default()
+        },
+    )
+    .await?;
+    let store = Store::builder(Arc::new(b))
+        .compression(nadb_core::Compression::disabled())
+        .build()
+        .await?;
+    store.set("ok", vec![1u8; 1000]).await?;
+    assert!(matches!(
+        store.set("big", vec![1u8; 1001]).await,
+        Err(Error::ValueTooLarge { limit: 1000, .. })
+    ));
+    store.close().await
+}
