@@ -405,9 +405,15 @@ impl StorageBackend for FsBackend {
             let w = self.0.writer.lock();
             (w.file.clone(), w.id)
         };
-        let result = tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .map_err(|e| Error::backend("fs", false, e))?;
+        // fdatasync blocks for as long as the disk takes. On a multi-threaded runtime the
+        // worker hands its other tasks off first; a thread hop per sync (spawn_blocking) would
+        // cost more than the group-committed writers it serves can afford.
+        let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| file.sync_data())
+            }
+            _ => file.sync_data(),
+        };
         if let Err(e) = result {
             self.0.poisoned.store(true, Ordering::Release);
             return Err(io_error("fdatasync of", &segment_path(&self.0.dir, id), e));

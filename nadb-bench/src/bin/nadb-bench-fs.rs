@@ -1,0 +1,149 @@
+//! The filesystem backend beside raw baselines, in one process: durable single and
+//! concurrent writers vs a raw append + fdatasync loop, buffered bulk load, reopen time and
+//! random reads over 1M keys.
+//!
+//! Run with `cargo run --release -p nadb-bench --bin nadb-bench-fs [-- KEYS]` (default 1M keys).
+
+use std::fs::OpenOptions;
+use std::hint::black_box;
+use std::io::Write;
+use std::time::Instant;
+
+use bytes::Bytes;
+use nadb::fs::FsBackend;
+use nadb::{BufferedFlush, FlushPolicy, Store};
+
+fn rate(n: usize, t: Instant) -> f64 {
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn raw_append_fdatasync(dir: &std::path::Path, n: usize, value: &[u8]) -> std::io::Result<f64> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("raw.log"))?;
+    let t = Instant::now();
+    for i in 0..n {
+        f.write_all(&(i as u64).to_le_bytes())?;
+        f.write_all(value)?;
+        f.sync_data()?;
+    }
+    Ok(rate(n, t))
+}
+
+async fn durable(
+    dir: &std::path::Path,
+    writers: usize,
+    per: usize,
+    value: Bytes,
+) -> nadb::Result<f64> {
+    let store = Store::builder(FsBackend::open(dir).await?)
+        .flush_policy(FlushPolicy::Immediate)
+        .sweep_interval(None)
+        .build()
+        .await?;
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let s = store.clone();
+        let v = value.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                s.set(&format!("w{w}-{i}"), v.clone()).await?;
+            }
+            Ok::<_, nadb::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| nadb::Error::Config {
+            reason: e.to_string(),
+        })??;
+    }
+    let r = rate(writers * per, t);
+    store.close().await?;
+    Ok(r)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> nadb::Result<()> {
+    let keys: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let tmp = |name: &str| {
+        let d = std::env::temp_dir().join(format!("nadb-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d)
+            .map(|_| d)
+            .map_err(|e| nadb::Error::Config {
+                reason: e.to_string(),
+            })
+    };
+    let v128 = Bytes::from(vec![b'v'; 128]);
+
+    let raw = raw_append_fdatasync(&tmp("raw")?, 2000, &v128).map_err(|e| nadb::Error::Config {
+        reason: e.to_string(),
+    })?;
+    let one = durable(&tmp("one")?, 1, 2000, v128.clone()).await?;
+    let sixteen = durable(&tmp("sixteen")?, 16, 500, v128.clone()).await?;
+    println!("durable writes, 128-byte values (fdatasync per ack)");
+    println!("  raw append + fdatasync loop     {raw:>10.0} ops/s");
+    println!(
+        "  Store Immediate, 1 writer       {one:>10.0} ops/s  ({:.0} % of raw)",
+        one / raw * 100.0
+    );
+    println!(
+        "  Store Immediate, 16 writers     {sixteen:>10.0} ops/s  ({:.1}x one writer)",
+        sixteen / one
+    );
+
+    let dir = tmp("bulk")?;
+    let v100 = Bytes::from(vec![b'b'; 100]);
+    let names: Vec<String> = (0..keys).map(|i| format!("key-{i:08}")).collect();
+    let store = Store::builder(FsBackend::open(&dir).await?)
+        .flush_policy(BufferedFlush::default())
+        .sweep_interval(None)
+        .build()
+        .await?;
+    let t = Instant::now();
+    for k in &names {
+        store.set(k, v100.clone()).await?;
+    }
+    store.flush().await?;
+    let bulk = rate(keys, t);
+    store.close().await?;
+    drop(store);
+    println!(
+        "bulk: {keys} x 100 B buffered, then flush  {:>10.0} ops/s",
+        bulk
+    );
+
+    let t = Instant::now();
+    let backend = FsBackend::open(&dir).await?;
+    let reopen = t.elapsed();
+    println!(
+        "reopen with {keys} keys (hints)          {:>10.3} s",
+        reopen.as_secs_f64()
+    );
+    let store = Store::builder(backend).sweep_interval(None).build().await?;
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let n = 500_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        black_box(store.get(&names[(x % keys as u64) as usize]).await?);
+    }
+    println!(
+        "random get over {keys} keys               {:>10.0} ops/s",
+        rate(n, t)
+    );
+    store.close().await?;
+    for d in ["raw", "one", "sixteen", "bulk"] {
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("nadb-bench-{d}-{}", std::process::id())),
+        );
+    }
+    Ok(())
+}
