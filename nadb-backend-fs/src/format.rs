@@ -371,7 +371,7 @@ pub fn decode_hint(buf: &Bytes) -> std::result::Result<(u64, Vec<HintEntry>), Fr
                 let n = r.u32()? as usize;
                 let start = r.pos;
                 r.take(n)?;
-                let mut rec = decode_record(Bytes::copy_from_slice(&body[start..start + n]))
+                let mut rec = decode_record(buf.slice(start..start + n))
                     .map_err(|_| FrameError::Damaged("hint metadata does not decode"))?;
                 rec.meta.stored_len = r.u64()?;
                 HintEntry::Put {

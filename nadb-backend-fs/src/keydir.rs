@@ -27,9 +27,35 @@ struct SpaceKeys {
 #[derive(Debug, Default)]
 pub(crate) struct Keydir {
     spaces: FastMap<Space, SpaceKeys>,
+    /// While replaying at open the sorted key sets are not maintained; `finish_load` builds
+    /// them in one pass (sorting once beats a million ordered inserts).
+    loading: bool,
 }
 
 impl Keydir {
+    /// A keydir for replay: see [`Keydir::finish_load`].
+    pub(crate) fn loading() -> Keydir {
+        Keydir {
+            spaces: FastMap::default(),
+            loading: true,
+        }
+    }
+
+    /// Builds the sorted key sets after replay.
+    pub(crate) fn finish_load(&mut self) {
+        for s in self.spaces.values_mut() {
+            let mut keys: Vec<Arc<str>> = s.map.keys().cloned().collect();
+            keys.sort_unstable();
+            s.order = keys.into_iter().collect();
+        }
+        self.loading = false;
+    }
+
+    /// Makes room for `n` more keys in `space`.
+    pub(crate) fn reserve(&mut self, space: &Space, n: usize) {
+        self.spaces.entry(space.clone()).or_default().map.reserve(n);
+    }
+
     pub(crate) fn get(&self, space: &Space, key: &str) -> Option<&Entry> {
         self.spaces.get(space)?.map.get(key)
     }
@@ -41,7 +67,9 @@ impl Keydir {
             Some(e) => Some(std::mem::replace(e, entry)),
             None => {
                 let k: Arc<str> = Arc::from(key);
-                s.order.insert(k.clone());
+                if !self.loading {
+                    s.order.insert(k.clone());
+                }
                 s.map.insert(k, entry);
                 None
             }
@@ -52,7 +80,9 @@ impl Keydir {
     pub(crate) fn remove(&mut self, space: &Space, key: &str) -> Option<Entry> {
         let s = self.spaces.get_mut(space)?;
         let e = s.map.remove(key)?;
-        s.order.remove(key);
+        if !self.loading {
+            s.order.remove(key);
+        }
         if s.map.is_empty() {
             self.spaces.remove(space);
         }

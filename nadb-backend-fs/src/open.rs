@@ -88,7 +88,7 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
         }
     }
     ids.sort_unstable();
-    let mut keydir = Keydir::default();
+    let mut keydir = Keydir::loading();
     let mut lens = BTreeMap::new();
     let mut report = RepairReport::default();
     let mut last_hints = Vec::new();
@@ -100,6 +100,7 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
             last_hints = hints;
         }
     }
+    keydir.finish_load();
     let mut segments = BTreeMap::new();
     for &id in &ids {
         let path = segment_path(&dir, id);
@@ -218,6 +219,15 @@ fn replay(
         && let Ok((len, entries)) = format::decode_hint(&Bytes::from(hint))
         && len == file_len
     {
+        let mut per_space: BTreeMap<&nadb_core::Space, usize> = BTreeMap::new();
+        for h in &entries {
+            if let HintEntry::Put { space, .. } = h {
+                *per_space.entry(space).or_default() += 1;
+            }
+        }
+        for (space, n) in per_space {
+            keydir.reserve(space, n);
+        }
         for h in &entries {
             apply_hint(keydir, id, h);
         }

@@ -158,6 +158,7 @@ impl IndexState {
 
     pub(crate) fn rebuild(&mut self, space: &Space, entries: Vec<(String, Meta)>) {
         let mut idx = SpaceIndex::default();
+        idx.entries.reserve(entries.len());
         for (k, m) in &entries {
             idx.put(k, m);
         }
