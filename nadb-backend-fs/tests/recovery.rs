@@ -380,3 +380,69 @@ async fn value_limit_is_typed() -> Result<()> {
     ));
     store.close().await
 }
+
+/// Past the dead-byte threshold compaction starts by itself and old segments go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_starts_by_itself_past_the_threshold() -> Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let opts = FsOptions {
+        max_segment_size: 8192,
+        compaction_ratio: 0.5,
+        compaction_min_dead_bytes: 32 << 10,
+        ..FsOptions::default()
+    };
+    let store = Store::builder(FsBackend::open_with(dir.path(), opts.clone()).await?)
+        .sweep_interval(None)
+        .build()
+        .await?;
+    for round in 0..40 {
+        for i in 0..20 {
+            store
+                .set(&format!("k{i}"), format!("{round}-{}", "q".repeat(80)))
+                .await?;
+        }
+    }
+    let mut segs = segments(dir.path()).len();
+    for _ in 0..200 {
+        segs = segments(dir.path()).len();
+        if segs <= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(segs <= 4, "{segs} segments: no automatic compaction");
+    for i in 0..20 {
+        assert!(
+            store
+                .get(&format!("k{i}"))
+                .await?
+                .is_some_and(|v| v.starts_with(b"39-"))
+        );
+    }
+    store.close().await?;
+    let b = FsBackend::open_with(dir.path(), opts).await?;
+    assert_eq!(b.scan_all(&Space::default(), "").await?.len(), 20);
+    b.close().await
+}
+
+/// A 64 MiB value is stored and read back exactly, also after reopening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mib_value_round_trips() -> Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let value: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let store = Store::builder(FsBackend::open(dir.path()).await?)
+        .build()
+        .await?;
+    store.set("big", value.clone()).await?;
+    store.close().await?;
+    let store = Store::builder(FsBackend::open(dir.path()).await?)
+        .build()
+        .await?;
+    assert!(
+        store.get("big").await?.as_deref() == Some(&value[..]),
+        "64 MiB value differs"
+    );
+    store.close().await
+}
