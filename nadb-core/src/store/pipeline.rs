@@ -386,6 +386,7 @@ impl Engine {
         } else {
             (None, None)
         };
+        let now = Instant::now();
         let wake = {
             let mut st = p.state.lock();
             if st.shutdown {
@@ -438,13 +439,13 @@ impl Engine {
                 batch,
                 bytes,
                 ack: tx,
-                enqueued: Instant::now(),
+                enqueued: now,
                 applied: false,
                 uncertain: false,
             });
             // A waiting writer leads its own round; the flusher is only for buffered units. A
             // unit that starts an empty queue wakes the flusher so its interval timer is armed.
-            !wait && (st.queue.len() == 1 || p.should_flush(&st, Instant::now()))
+            !wait && (st.queue.len() == 1 || p.should_flush(&st, now))
         };
         if wake {
             p.wake.notify_one();
