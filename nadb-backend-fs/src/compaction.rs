@@ -6,14 +6,20 @@
 //! 1. Seal the active segment A and start a new active segment A+2; A+1 is reserved for the
 //!    compacted output, so replay order stays old segments < compacted < new writes.
 //!    *Crash:* the old segments and an empty A+2 — the same state as before.
-//! 2. Write live, unexpired records of segments ≤ A to `seg-(A+1).log.tmp`, in batches with
-//!    commit frames, and fsync it. *Crash:* the `.tmp` file is deleted at the next open.
+//! 2. Write every live record of segments ≤ A (expired ones too: expiry is the store's
+//!    decision, by its clock) to `seg-(A+1).log.tmp`, in batches with commit frames, and fsync
+//!    it. *Crash:* the `.tmp` file is deleted at the next open.
 //! 3. Rename it to `seg-(A+1).log`, fsync the directory. *Crash:* replay reads the old
 //!    segments, then A+1 which repeats exactly their live records — the same state.
 //! 4. Write the hint file of A+1. *Crash:* as after 3 (a hint is optional).
-//! 5. Point the keydir at A+1 for every key still in an old segment, delete the old segments
-//!    and their hints, fsync the directory. *Crash:* any subset of the old segments is gone;
-//!    what remains replays before A+1, which has every live record — the same state.
+//! 5. Point the keydir at A+1 for every key still in an old segment, then delete the old
+//!    segments oldest first, fsyncing the directory after each. *Crash:* a prefix of the old
+//!    segments is gone. Every tombstone in a remaining segment deletes a put in the same or a
+//!    later remaining segment, never in a deleted one, so nothing is resurrected; A+1 then
+//!    repeats the live records — the same state.
+//!
+//! An error after step 3 leaves A+1 registered, so the next compaction takes it in with the
+//! other sealed segments; an old segment leaves the in-memory maps only once it is deleted.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -21,7 +27,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use nadb_core::{Clock, Error, Result, SystemClock};
+use nadb_core::{Error, Result};
 
 use crate::files::{hint_path, io_error, segment_path, sync_dir, tmp_path};
 use crate::format::{self, HintEntry, SEGMENT_HEADER_LEN, read_frame};
@@ -43,11 +49,16 @@ fn crash_point(backend: &FsBackend, step: u8) -> Result<()> {
 }
 
 pub(crate) async fn compact(backend: &FsBackend) -> Result<()> {
-    let _one_at_a_time = backend.0.compacting.lock().await;
+    // Owned by the blocking task, so a cancelled caller cannot let a second compaction start
+    // while this one still runs.
+    let one_at_a_time = backend.0.compacting.clone().lock_owned().await;
     let me = backend.clone();
-    tokio::task::spawn_blocking(move || compact_blocking(&me))
-        .await
-        .map_err(|e| Error::backend("fs", false, e))?
+    tokio::task::spawn_blocking(move || {
+        let _held = one_at_a_time;
+        compact_blocking(&me)
+    })
+    .await
+    .map_err(|e| Error::backend("fs", false, e))?
 }
 
 fn compact_blocking(backend: &FsBackend) -> Result<()> {
@@ -56,8 +67,12 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
     // Step 1.
     let (sealed, out_id) = {
         let mut w = inner.writer.lock();
+        backend.check_usable()?;
         let active = w.id;
-        seal_and_switch(inner, &mut w, active + 2)?;
+        let next = active
+            .checked_add(2)
+            .ok_or_else(crate::open::ids_exhausted)?;
+        seal_and_switch(inner, &mut w, next)?;
         let sealed: BTreeSet<u64> = inner
             .segments
             .read()
@@ -69,9 +84,7 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
     };
     crash_point(backend, 1)?;
     // Step 2.
-    let now = SystemClock.now();
     let mut live = inner.keydir.read().entries_in(&sealed);
-    live.retain(|(_, _, e)| !e.meta.is_expired(now));
     live.sort_by_key(|(_, _, e)| (e.seg, e.offset));
     let out_path = segment_path(dir, out_id);
     let tmp = tmp_path(&out_path);
@@ -124,6 +137,19 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
     crash_point(backend, 2)?;
     // Step 3.
     fs::rename(&tmp, &out_path).map_err(|e| io_error("renaming", &tmp, e))?;
+    let file = Arc::new(file);
+    {
+        // Registered at once: whatever happens next, the next compaction will take it in.
+        let _w = inner.writer.lock();
+        inner.segments.write().insert(out_id, file.clone());
+        inner.stats.lock().insert(
+            out_id,
+            SegStat {
+                total: len,
+                dead: len - SEGMENT_HEADER_LEN,
+            },
+        );
+    }
     sync_dir(dir).map_err(|e| io_error("syncing directory", dir, e))?;
     crash_point(backend, 3)?;
     // Step 4.
@@ -132,40 +158,36 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
     // Step 5.
     {
         let _w = inner.writer.lock();
-        inner.segments.write().insert(out_id, Arc::new(file));
         let mut kd = inner.keydir.write();
         for (space, key, from, to) in &moves {
             kd.relocate(space, key, *from, *to);
         }
-        let live_now = kd.live_bytes();
-        let mut stats = inner.stats.lock();
-        for id in &sealed {
-            stats.remove(id);
-        }
-        let live = live_now.get(&out_id).copied().unwrap_or(0);
-        stats.insert(
+        let live_now = kd.live_bytes().get(&out_id).copied().unwrap_or(0);
+        inner.stats.lock().insert(
             out_id,
             SegStat {
                 total: len,
-                dead: len.saturating_sub(SEGMENT_HEADER_LEN + live),
+                dead: len.saturating_sub(SEGMENT_HEADER_LEN + live_now),
             },
         );
-        let mut segs = inner.segments.write();
-        for id in &sealed {
-            segs.remove(id);
-        }
     }
     for (i, id) in sealed.iter().enumerate() {
-        let seg = segment_path(dir, *id);
-        fs::remove_file(&seg).map_err(|e| io_error("removing", &seg, e))?;
         let hint = hint_path(dir, *id);
         if hint.exists() {
             fs::remove_file(&hint).map_err(|e| io_error("removing", &hint, e))?;
+        }
+        let seg = segment_path(dir, *id);
+        fs::remove_file(&seg).map_err(|e| io_error("removing", &seg, e))?;
+        sync_dir(dir).map_err(|e| io_error("syncing directory", dir, e))?;
+        {
+            // Readers take a segment's file under the keydir lock; nothing points here now.
+            let _kd = inner.keydir.write();
+            inner.segments.write().remove(id);
+            inner.stats.lock().remove(id);
         }
         if i == 0 {
             crash_point(backend, 5)?;
         }
     }
-    sync_dir(dir).map_err(|e| io_error("syncing directory", dir, e))?;
     Ok(())
 }

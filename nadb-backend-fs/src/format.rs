@@ -118,10 +118,13 @@ fn frame(out: &mut BytesMut, fill: impl FnOnce(&mut BytesMut) -> Result<()>) -> 
     out.put_u64_le(0); // length and CRC, filled in below
     fill(out)?;
     let payload_len = out.len() - start - FRAME_HEADER_LEN;
-    let len = u32::try_from(payload_len).map_err(|_| Error::ValueTooLarge {
+    // The whole frame's length must fit the keydir's u32 too.
+    let too_large = || Error::ValueTooLarge {
         size: payload_len as u64,
-        limit: u32::MAX as u64,
-    })?;
+        limit: u64::from(u32::MAX) - FRAME_HEADER_LEN as u64,
+    };
+    u32::try_from(out.len() - start).map_err(|_| too_large())?;
+    let len = u32::try_from(payload_len).map_err(|_| too_large())?;
     let crc = crc32c::crc32c(&out[start + FRAME_HEADER_LEN..]);
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());

@@ -132,7 +132,8 @@ struct Inner {
     index: Arc<MemoryIndex>,
     closed: AtomicBool,
     poisoned: AtomicBool,
-    compacting: tokio::sync::Mutex<()>,
+    compacting: Arc<tokio::sync::Mutex<()>>,
+    compaction_scheduled: AtomicBool,
     repair: Option<RepairReport>,
 }
 
@@ -188,15 +189,7 @@ impl FsBackend {
         Ok(())
     }
 
-    fn read_entry(&self, space: &Space, key: &str, e: &Entry) -> Result<Record> {
-        let file = self.0.segments.read().get(&e.seg).cloned().ok_or_else(|| {
-            corrupt(
-                &self.0.dir,
-                e.seg,
-                e.offset,
-                "segment of a live key is missing",
-            )
-        })?;
+    fn read_entry(&self, space: &Space, key: &str, e: &Entry, file: Arc<File>) -> Result<Record> {
         let mut buf = vec![0u8; e.len as usize];
         file.read_exact_at(&mut buf, e.offset)
             .map_err(|err| io_error("reading", &segment_path(&self.0.dir, e.seg), err))?;
@@ -252,9 +245,27 @@ impl StorageBackend for FsBackend {
 
     async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
         self.check_usable()?;
-        let entry = self.0.keydir.read().get(space, key).cloned();
-        match entry {
-            Some(e) => self.read_entry(space, key, &e).map(Some),
+        // The segment is looked up under the keydir lock: compaction repoints entries under the
+        // write lock before it drops a segment, so an entry and its file always go together.
+        let found = {
+            let kd = self.0.keydir.read();
+            match kd.get(space, key) {
+                Some(e) => {
+                    let file = self.0.segments.read().get(&e.seg).cloned().ok_or_else(|| {
+                        corrupt(
+                            &self.0.dir,
+                            e.seg,
+                            e.offset,
+                            "segment of a live key is missing",
+                        )
+                    })?;
+                    Some((e.clone(), file))
+                }
+                None => None,
+            }
+        };
+        match found {
+            Some((e, file)) => self.read_entry(space, key, &e, file).map(Some),
             None => Ok(None),
         }
     }
@@ -272,12 +283,17 @@ impl StorageBackend for FsBackend {
         self.check_usable()?;
         let inner = &self.0;
         let mut w = inner.writer.lock();
+        // Checked again under the lock: `close` marks the backend closed while holding it.
+        self.check_usable()?;
         // Checks and creation times are judged against the keydir under the writer lock, so
         // no other batch can come between them and the write.
         let mut buf = BytesMut::new();
         let mut placed: Vec<(usize, u32, Option<Meta>)> = Vec::with_capacity(batch.ops.len());
         {
             let kd = inner.keydir.read();
+            // Creation times follow the ops in order: an earlier op of this batch counts.
+            let mut earlier: std::collections::HashMap<&str, Option<Meta>> =
+                std::collections::HashMap::new();
             for c in &batch.checks {
                 let found = kd.get(&batch.space, &c.key).map(|e| e.meta.version);
                 if !c.expect.holds(found) {
@@ -297,16 +313,22 @@ impl StorageBackend for FsBackend {
                             });
                         }
                         let mut record = record.clone();
-                        if let Some(old) = kd.get(&batch.space, key)
-                            && !old.meta.is_expired(record.meta.updated_at)
+                        let prev = match earlier.get(key.as_str()) {
+                            Some(prev) => prev.as_ref(),
+                            None => kd.get(&batch.space, key).map(|e| &e.meta),
+                        };
+                        if let Some(old) = prev
+                            && !old.is_expired(record.meta.updated_at)
                         {
-                            record.meta.created_at = old.meta.created_at;
+                            record.meta.created_at = old.created_at;
                         }
                         let n = format::put_frame(&mut buf, &batch.space, key, &record)?;
+                        earlier.insert(key.as_str(), Some(record.meta.clone()));
                         placed.push((at, n as u32, Some(record.meta)));
                     }
                     Op::Delete { key } => {
                         let n = format::delete_frame(&mut buf, &batch.space, key)?;
+                        earlier.insert(key.as_str(), None);
                         placed.push((at, n as u32, None));
                     }
                 }
@@ -323,9 +345,13 @@ impl StorageBackend for FsBackend {
             open::roll_over(inner, &mut w)?;
         }
         let base = w.len;
-        w.file
-            .write_all_at(&buf, base)
-            .map_err(|e| io_error("writing", &segment_path(&inner.dir, w.id), e))?;
+        if let Err(e) = w.file.write_all_at(&buf, base) {
+            // Part of the batch may be in the file: cut it off so the segment ends in a commit.
+            if w.file.set_len(base).is_err() {
+                inner.poisoned.store(true, Ordering::Release);
+            }
+            return Err(io_error("writing", &segment_path(&inner.dir, w.id), e));
+        }
         w.len += buf.len() as u64;
         let seg = w.id;
         let mut dead = buf.len() as u64 - placed.iter().map(|p| u64::from(p.1)).sum::<u64>();
@@ -377,12 +403,13 @@ impl StorageBackend for FsBackend {
         // Under the writer lock, so the index sees batches in log order.
         inner.index.apply(batch);
         drop(w);
-        if self.should_compact() && inner.compacting.try_lock().is_ok() {
+        if self.should_compact() && !inner.compaction_scheduled.swap(true, Ordering::AcqRel) {
             let me = self.clone();
             tokio::spawn(async move {
                 if let Err(e) = me.compact().await {
                     tracing::warn!(error = %e, "background compaction failed");
                 }
+                me.0.compaction_scheduled.store(false, Ordering::Release);
             });
         }
         Ok(())
@@ -427,9 +454,8 @@ impl StorageBackend for FsBackend {
     }
 
     async fn close(&self) -> Result<()> {
-        if self.0.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
+        // No compaction may run on while the lock is released.
+        let _no_compaction = self.0.compacting.clone().lock_owned().await;
         let inner = self.0.clone();
         tokio::task::spawn_blocking(move || open::close(&inner))
             .await

@@ -5,7 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use nadb_core::{BackendInfo, Capabilities, Error, MemoryIndex, Result};
@@ -169,7 +169,8 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
         index,
         closed: AtomicBool::new(false),
         poisoned: AtomicBool::new(false),
-        compacting: tokio::sync::Mutex::new(()),
+        compacting: Arc::new(tokio::sync::Mutex::new(())),
+        compaction_scheduled: AtomicBool::new(false),
         repair: (!report.quarantined.is_empty()).then_some(report),
     })
 }
@@ -298,10 +299,13 @@ fn replay(
         return Ok((bytes.len() as u64, hints));
     }
     let (at, why) = damage.unwrap_or((committed_end, "batch without its commit frame"));
+    // A crash only tears the end. Intact committed batches after the damage mean the damage
+    // is not a torn tail, and cutting there would drop acknowledged writes.
+    let torn_tail = is_last && !commit_follows(&bytes, at);
     let (len, _) = damaged(
         &path,
         id,
-        is_last,
+        torn_tail,
         opts,
         report,
         &bytes,
@@ -312,12 +316,22 @@ fn replay(
     Ok((len, hints))
 }
 
+/// Whether a valid commit frame starts anywhere after `at`.
+fn commit_follows(bytes: &Bytes, at: usize) -> bool {
+    (at + 1..bytes.len().saturating_sub(format::FRAME_HEADER_LEN)).any(|p| {
+        matches!(
+            read_frame(&bytes.slice(p..), u64::from(u32::MAX)),
+            Ok((Frame::Commit { .. }, _))
+        )
+    })
+}
+
 /// Handles a segment whose bytes from `cut` on cannot be replayed (damage found at `at`).
 #[allow(clippy::too_many_arguments)]
 fn damaged(
     path: &Path,
     id: u64,
-    is_last: bool,
+    torn_tail: bool,
     opts: &FsOptions,
     report: &mut RepairReport,
     bytes: &[u8],
@@ -326,7 +340,7 @@ fn damaged(
     why: &str,
 ) -> Result<(u64, Vec<HintEntry>)> {
     let tail = &bytes[cut..];
-    if is_last {
+    if torn_tail {
         // What a crash leaves: the tail of the last segment. Keep it beside for inspection.
         let side = write_side_file(path, &format!(".cut-{cut}"), tail)
             .map_err(|e| io_error("writing the cut tail of", path, e))?;
@@ -402,19 +416,28 @@ pub(crate) fn create_segment(dir: &Path, id: u64) -> Result<Arc<File>> {
         .create_new(true)
         .open(&path)
         .map_err(|e| io_error("creating", &path, e))?;
-    f.write_all(&format::segment_header())
-        .map_err(|e| io_error("writing", &path, e))?;
-    f.sync_all().map_err(|e| io_error("syncing", &path, e))?;
-    sync_dir(dir).map_err(|e| io_error("syncing directory", dir, e))?;
+    let done = f
+        .write_all(&format::segment_header())
+        .and_then(|()| f.sync_all())
+        .and_then(|()| sync_dir(dir));
+    if let Err(e) = done {
+        // A half-made segment must not stay: it would take this id and sit after the active one.
+        drop(f);
+        let _ = fs::remove_file(&path);
+        let _ = sync_dir(dir);
+        return Err(io_error("creating", &path, e));
+    }
     Ok(Arc::new(f))
 }
 
 /// Seals the active segment (sync, hint file) and makes segment `next` the active one.
 pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Result<()> {
     let old = segment_path(&inner.dir, w.id);
-    w.file
-        .sync_data()
-        .map_err(|e| io_error("syncing", &old, e))?;
+    if let Err(e) = w.file.sync_data() {
+        // Unsynced writes of this segment may be gone; a later sync cannot vouch for them.
+        inner.poisoned.store(true, Ordering::Release);
+        return Err(io_error("syncing", &old, e));
+    }
     write_hint(inner, w.id, w.len, &w.hints)?;
     let file = create_segment(&inner.dir, next)?;
     inner.segments.write().insert(next, file.clone());
@@ -436,8 +459,12 @@ pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Resul
 
 /// Starts a new segment once the active one is full.
 pub(crate) fn roll_over(inner: &Inner, w: &mut Writer) -> Result<()> {
-    let next = w.id + 1;
+    let next = w.id.checked_add(1).ok_or_else(ids_exhausted)?;
     seal_and_switch(inner, w, next)
+}
+
+pub(crate) fn ids_exhausted() -> Error {
+    Error::backend("fs", false, "segment ids are exhausted")
 }
 
 /// Writes the hint file of segment `id`.
@@ -449,14 +476,26 @@ pub(crate) fn write_hint(inner: &Inner, id: u64, len: u64, hints: &[HintEntry]) 
 
 /// Syncs the active segment, writes its hint so the next open is fast, releases the lock.
 pub(crate) fn close(inner: &Inner) -> Result<()> {
-    {
-        let w = inner.writer.lock();
-        let path = segment_path(&inner.dir, w.id);
-        w.file
-            .sync_data()
-            .map_err(|e| io_error("syncing", &path, e))?;
-        write_hint(inner, w.id, w.len, &w.hints)?;
+    let w = inner.writer.lock();
+    if inner.closed.load(Ordering::Acquire) {
+        return Ok(());
     }
+    if inner.poisoned.load(Ordering::Acquire) {
+        return Err(Error::backend(
+            "fs",
+            false,
+            "an earlier fsync failed; what was not synced may be lost — reopen to recover",
+        ));
+    }
+    let path = segment_path(&inner.dir, w.id);
+    if let Err(e) = w.file.sync_data() {
+        inner.poisoned.store(true, Ordering::Release);
+        return Err(io_error("syncing", &path, e));
+    }
+    write_hint(inner, w.id, w.len, &w.hints)?;
+    // Marked under the writer lock: no apply can slip in after the final sync.
+    inner.closed.store(true, Ordering::Release);
+    drop(w);
     inner.lock.lock().take();
     Ok(())
 }

@@ -107,6 +107,35 @@ pub async fn batch_checks(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Inside one batch, creation times follow the ops in order: a put after a delete of the same
+/// key is a new record; a second put of a new key keeps the first put's creation time.
+pub async fn batch_ops_apply_in_order(ctx: &Ctx) -> Result<()> {
+    let backend = ctx.backend();
+    let space = ctx.space().clone();
+    let at = |ms: u64, version: u64| {
+        let mut r = raw_record(ctx, b"v", version);
+        r.meta.created_at = nadb_core::Timestamp::from_millis(ms);
+        r.meta.updated_at = nadb_core::Timestamp::from_millis(ms);
+        r
+    };
+    let mut b = Batch::new(space.clone());
+    b.put("k", at(1_000, 1));
+    backend.apply(&b).await?;
+    let mut b = Batch::new(space.clone());
+    b.delete("k").put("k", at(2_000, 2));
+    b.put("n", at(3_000, 3)).put("n", at(4_000, 4));
+    backend.apply(&b).await?;
+    let k = backend.get(&space, "k").await?.expect("k").meta;
+    assert_eq!(
+        k.created_at.as_millis(),
+        2_000,
+        "a put after a delete is a new record"
+    );
+    let n = backend.get(&space, "n").await?.expect("n").meta;
+    assert_eq!((n.created_at.as_millis(), n.version), (3_000, 4));
+    Ok(())
+}
+
 /// Scan lists live keys in byte order, by prefix, in pages that join up exactly.
 pub async fn scan_order_and_paging(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;

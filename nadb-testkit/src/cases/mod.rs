@@ -51,6 +51,7 @@ suite! {
     layout::space_isolation,
     layout::batch_atomicity [AtomicBatch],
     layout::batch_checks,
+    layout::batch_ops_apply_in_order,
     layout::scan_order_and_paging,
     layout::len_and_clear,
     tags::tags_all_any,
