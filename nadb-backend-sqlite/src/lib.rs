@@ -1,0 +1,299 @@
+//! # nadb-backend-sqlite
+//!
+//! nadb on SQLite (`sqlite://PATH`, or `sqlite://:memory:`): one file that many processes can
+//! share and that the `sqlite3` shell can read. The schema is documented in [`schema`].
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let backend = nadb_backend_sqlite::SqliteBackend::open(dir.path().join("app.db")).await?;
+//! let store = nadb_core::Store::builder(backend).build().await?;
+//! store.set("greeting", "hello").await?;
+//! store.close().await?;
+//! # Ok::<(), nadb_core::Error>(()) }).unwrap();
+//! ```
+//!
+//! ## How it works
+//!
+//! - **Writes**: one writer connection on its own thread, fed by a channel. Each `apply` is one
+//!   `BEGIN IMMEDIATE` transaction: checks, records, tags and expiry together, so a batch is
+//!   all-or-nothing, also across a crash.
+//! - **Durability**: the database runs in WAL mode with `synchronous=NORMAL`, so a commit does
+//!   not wait for the disk; [`sync`](nadb_core::StorageBackend::sync) commits one small write with
+//!   `synchronous=FULL`, which fsyncs the WAL and with it every commit before it. A store in
+//!   `Immediate` mode therefore pays one fsync per group of writers; a buffered store one per
+//!   flush.
+//! - **Reads**: a small pool of reader connections (WAL lets them run beside the writer).
+//! - **Many processes**: SQLite's file locks serialize writers across processes;
+//!   `busy_timeout` waits for them, and a busy or locked database that still times out is
+//!   reported as a temporary error, so the store's pipeline retries it.
+//! - **Index**: tags live in their own table, updated in the same transaction as the record;
+//!   tag queries, tag counts, expiry and counts are SQL queries (the backend's native index).
+
+pub mod schema;
+mod sql;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use nadb_core::registry::Registration;
+use nadb_core::{
+    BackendInfo, Batch, Capabilities, Error, Meta, MetadataIndex, Record, Result, Space,
+    StorageBackend,
+};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use crate::sql::{db_error, open_connection};
+
+/// Reader connections kept open for a file database.
+const READERS: usize = 4;
+/// How long a connection waits for another process's lock before reporting busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+enum Cmd {
+    Apply(Batch, oneshot::Sender<Result<()>>),
+    Sync(oneshot::Sender<Result<()>>),
+    Read(ReadJob),
+    Close(oneshot::Sender<Result<()>>),
+}
+
+struct Inner {
+    location: String,
+    info: BackendInfo,
+    writer: Mutex<Option<mpsc::Sender<Cmd>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    path: Option<PathBuf>,
+    closed: AtomicBool,
+}
+
+/// The SQLite backend; see the [crate docs](crate). Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteBackend(Arc<Inner>);
+
+impl std::fmt::Debug for SqliteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBackend")
+            .field("location", &self.0.location)
+            .finish_non_exhaustive()
+    }
+}
+
+fn closed_error() -> Error {
+    Error::Closed
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteBackend> {
+        let path = path.as_ref().to_path_buf();
+        let location = path.display().to_string();
+        SqliteBackend::start(location, Some(path)).await
+    }
+
+    /// A private in-memory database, gone when the backend is closed or dropped.
+    pub async fn open_in_memory() -> Result<SqliteBackend> {
+        SqliteBackend::start(":memory:".into(), None).await
+    }
+
+    async fn start(location: String, path: Option<PathBuf>) -> Result<SqliteBackend> {
+        let (tx, rx) = mpsc::channel::<Cmd>();
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
+        let thread_path = path.clone();
+        let loc = location.clone();
+        let thread = std::thread::Builder::new()
+            .name("nadb-sqlite-writer".into())
+            .spawn(move || {
+                let conn = match &thread_path {
+                    Some(p) => open_connection(p, OpenFlags::default(), true),
+                    None => Connection::open_in_memory().map_err(|e| db_error(&loc, e)),
+                };
+                let mut conn = match conn.and_then(|mut c| {
+                    schema::migrate(&mut c).map_err(|e| db_error(&loc, e))?;
+                    Ok(c)
+                }) {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                sql::writer_loop(&mut conn, &loc, rx);
+            })
+            .map_err(|e| Error::backend("sqlite", false, e))?;
+        ready_rx.await.map_err(|_| closed_error())??;
+        let mut readers = Vec::new();
+        if let Some(p) = &path {
+            for _ in 0..READERS {
+                readers.push(open_connection(p, OpenFlags::SQLITE_OPEN_READ_ONLY, false)?);
+            }
+        }
+        Ok(SqliteBackend(Arc::new(Inner {
+            location,
+            info: BackendInfo {
+                scheme: "sqlite".into(),
+                capabilities: Capabilities {
+                    persistent: path.is_some(),
+                    atomic_batch: true,
+                    ordered_scan: true,
+                    multi_process: path.is_some(),
+                    ..Capabilities::none()
+                },
+            },
+            writer: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            readers: Mutex::new(readers),
+            path,
+            closed: AtomicBool::new(false),
+        })))
+    }
+
+    fn send(&self, cmd: Cmd) -> Result<()> {
+        if self.0.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let w = self.0.writer.lock();
+        w.as_ref()
+            .ok_or(Error::Closed)?
+            .send(cmd)
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Runs a query on a reader connection (in memory: on the writer's).
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if self.0.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let location = self.0.location.clone();
+        let Some(path) = &self.0.path else {
+            let (tx, rx) = oneshot::channel();
+            let loc = location.clone();
+            self.send(Cmd::Read(Box::new(move |c| {
+                let _ = tx.send(f(c).map_err(|e| db_error(&loc, e)));
+            })))?;
+            return rx.await.map_err(|_| Error::Closed)?;
+        };
+        let conn = self.0.readers.lock().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_connection(path, OpenFlags::SQLITE_OPEN_READ_ONLY, false)?,
+        };
+        // Reads are short and mostly served from SQLite's page cache.
+        let result = blocking(|| f(&conn)).map_err(|e| db_error(&location, e));
+        let mut pool = self.0.readers.lock();
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+/// Runs `f` in place; on a multi-threaded runtime the worker first hands off its other tasks.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+#[async_trait]
+impl StorageBackend for SqliteBackend {
+    fn info(&self) -> &BackendInfo {
+        &self.0.info
+    }
+
+    async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
+        let (space, key) = (space.clone(), key.to_string());
+        self.read(move |c| sql::get(c, &space, &key)).await
+    }
+
+    async fn get_many(&self, space: &Space, keys: &[String]) -> Result<Vec<Option<Record>>> {
+        let (space, keys) = (space.clone(), keys.to_vec());
+        self.read(move |c| keys.iter().map(|k| sql::get(c, &space, k)).collect())
+            .await
+    }
+
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Apply(batch.clone(), tx))?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    async fn scan(
+        &self,
+        space: &Space,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Meta)>> {
+        let (space, prefix, after) = (space.clone(), prefix.to_string(), after.map(str::to_string));
+        self.read(move |c| sql::scan(c, &space, &prefix, after.as_deref(), limit))
+            .await
+    }
+
+    async fn sync(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Sync(tx))?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.0.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
+        let sender = self.0.writer.lock().take();
+        let sent = sender
+            .map(|s| s.send(Cmd::Close(tx)).is_ok())
+            .unwrap_or(false);
+        let result = if sent {
+            rx.await.map_err(|_| Error::Closed)?
+        } else {
+            Ok(())
+        };
+        let thread = self.0.thread.lock().take();
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        self.0.readers.lock().clear();
+        result
+    }
+
+    fn native_index(&self) -> Option<Arc<dyn MetadataIndex>> {
+        Some(Arc::new(sql::NativeIndex(self.clone())))
+    }
+}
+
+fn open_url(rest: &str, url: &str) -> BoxFuture<'static, Result<Arc<dyn StorageBackend>>> {
+    let rest = rest.to_string();
+    let url = nadb_core::error::redact_url(url);
+    Box::pin(async move {
+        match rest.as_str() {
+            "" => Err(Error::InvalidUrl {
+                url,
+                reason: "sqlite:// needs a file path, e.g. sqlite://./app.db, or :memory:".into(),
+            }),
+            ":memory:" => {
+                Ok(Arc::new(SqliteBackend::open_in_memory().await?) as Arc<dyn StorageBackend>)
+            }
+            path => Ok(Arc::new(SqliteBackend::open(path).await?) as Arc<dyn StorageBackend>),
+        }
+    })
+}
+
+nadb_core::inventory::submit! { Registration { scheme: "sqlite", open: open_url } }

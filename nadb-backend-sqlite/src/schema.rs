@@ -1,0 +1,75 @@
+//! The database schema and its migrations.
+//!
+//! Version 1, readable with the `sqlite3` shell:
+//!
+//! ```sql
+//! -- One row per record. `value` is the stored value: raw when codec = 0, zstd when codec = 1
+//! -- (`value_len` is its length before compression). Times are milliseconds since the Unix
+//! -- epoch; `expires_at` is NULL for records that never expire. `version` changes on every
+//! -- write (a 64-bit number stored in SQLite's signed INTEGER). `tags` repeats the record's
+//! -- tags, sorted and newline-separated (tags never contain control characters).
+//! CREATE TABLE nadb_records (
+//!     db TEXT NOT NULL, ns TEXT NOT NULL, key TEXT NOT NULL,
+//!     value BLOB NOT NULL, codec INTEGER NOT NULL, value_len INTEGER NOT NULL,
+//!     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, expires_at INTEGER,
+//!     version INTEGER NOT NULL, tags TEXT NOT NULL,
+//!     PRIMARY KEY (db, ns, key)
+//! ) WITHOUT ROWID;
+//! -- One row per (record, tag), written in the same transaction as the record.
+//! CREATE TABLE nadb_tags (
+//!     db TEXT NOT NULL, ns TEXT NOT NULL, tag TEXT NOT NULL, key TEXT NOT NULL,
+//!     PRIMARY KEY (db, ns, tag, key)
+//! ) WITHOUT ROWID;
+//! CREATE INDEX nadb_records_expiry ON nadb_records (expires_at) WHERE expires_at IS NOT NULL;
+//! CREATE INDEX nadb_tags_by_key ON nadb_tags (db, ns, key);
+//! CREATE TABLE nadb_schema (version INTEGER NOT NULL);
+//! ```
+//!
+//! For example: `sqlite3 store.db "SELECT key, value FROM nadb_records WHERE codec = 0"`.
+
+use rusqlite::Connection;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const V1: &str = "
+CREATE TABLE nadb_records (
+    db TEXT NOT NULL, ns TEXT NOT NULL, key TEXT NOT NULL,
+    value BLOB NOT NULL, codec INTEGER NOT NULL, value_len INTEGER NOT NULL,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, expires_at INTEGER,
+    version INTEGER NOT NULL, tags TEXT NOT NULL,
+    PRIMARY KEY (db, ns, key)
+) WITHOUT ROWID;
+CREATE TABLE nadb_tags (
+    db TEXT NOT NULL, ns TEXT NOT NULL, tag TEXT NOT NULL, key TEXT NOT NULL,
+    PRIMARY KEY (db, ns, tag, key)
+) WITHOUT ROWID;
+CREATE INDEX nadb_records_expiry ON nadb_records (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX nadb_tags_by_key ON nadb_tags (db, ns, key);
+";
+
+/// Migrations from version `i` to `i + 1`, in order; `MIGRATIONS[0]` creates version 1.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// Brings the database to [`SCHEMA_VERSION`], in one transaction per step.
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS nadb_schema (version INTEGER NOT NULL)")?;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: i64 = tx.query_row(
+            "SELECT coalesce(max(version), 0) FROM nadb_schema",
+            [],
+            |r| r.get(0),
+        )?;
+        if current >= SCHEMA_VERSION {
+            return tx.commit();
+        }
+        tx.execute_batch(MIGRATIONS[current as usize])?;
+        tx.execute("DELETE FROM nadb_schema", [])?;
+        tx.execute(
+            "INSERT INTO nadb_schema (version) VALUES (?1)",
+            [current + 1],
+        )?;
+        tx.commit()?;
+    }
+}

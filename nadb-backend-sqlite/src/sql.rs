@@ -1,0 +1,379 @@
+//! Every SQL statement of the backend: connections, the writer loop, reads, the native index.
+//! All user text reaches SQLite as bound parameters, never as SQL.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use nadb_core::{
+    Batch, Codec, Error, ExpiredKey, IndexedKey, Meta, MetadataIndex, Op, Record, Result, Space,
+    SpaceCount, TagMode, Tags, Timestamp,
+};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use crate::{Cmd, SqliteBackend};
+
+/// A SQLite error as a backend error: busy and locked databases are temporary.
+pub(crate) fn db_error(location: &str, e: rusqlite::Error) -> Error {
+    let temporary = matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    );
+    Error::backend(
+        "sqlite",
+        temporary,
+        std::io::Error::other(format!("{location}: {e}")),
+    )
+}
+
+/// Opens a connection to a database file (WAL, busy timeout); the writer also migrates.
+pub(crate) fn open_connection(path: &Path, flags: OpenFlags, writer: bool) -> Result<Connection> {
+    let loc = path.display().to_string();
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| db_error(&loc, e))?;
+    conn.busy_timeout(crate::BUSY_TIMEOUT)
+        .map_err(|e| db_error(&loc, e))?;
+    if writer {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| db_error(&loc, e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| db_error(&loc, e))?;
+    }
+    Ok(conn)
+}
+
+/// Serves the writer's channel until it closes.
+pub(crate) fn writer_loop(conn: &mut Connection, location: &str, rx: mpsc::Receiver<Cmd>) {
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Cmd::Apply(batch, tx) => {
+                let _ = tx.send(apply(conn, &batch).map_err(|e| match e {
+                    Applied::Conflict(reason) => Error::Conflict { reason },
+                    Applied::Db(e) => db_error(location, e),
+                }));
+            }
+            Cmd::Sync(tx) => {
+                let _ = tx.send(sync(conn).map_err(|e| db_error(location, e)));
+            }
+            Cmd::Read(job) => job(conn),
+            Cmd::Close(tx) => {
+                let _ = tx.send(sync(conn).map_err(|e| db_error(location, e)));
+                return;
+            }
+        }
+    }
+}
+
+enum Applied {
+    Conflict(String),
+    Db(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Applied {
+    fn from(e: rusqlite::Error) -> Applied {
+        Applied::Db(e)
+    }
+}
+
+fn apply(conn: &mut Connection, batch: &Batch) -> std::result::Result<(), Applied> {
+    let (db, ns) = (batch.space.db(), batch.space.namespace());
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for c in &batch.checks {
+        let found: Option<i64> = tx
+            .prepare_cached(
+                "SELECT version FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3",
+            )?
+            .query_row(params![db, ns, c.key], |r| r.get(0))
+            .optional()?;
+        if !c.expect.holds(found.map(|v| v as u64)) {
+            return Err(Applied::Conflict(format!(
+                "a check on a key of {} bytes failed",
+                c.key.len()
+            )));
+        }
+    }
+    for op in &batch.ops {
+        match op {
+            Op::Put { key, record } => {
+                let m = &record.meta;
+                // Ops apply in order inside the transaction, so this sees earlier ops too.
+                let prev: Option<(i64, Option<i64>)> = tx
+                    .prepare_cached(
+                        "SELECT created_at, expires_at FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3",
+                    )?
+                    .query_row(params![db, ns, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let updated = m.updated_at.as_millis() as i64;
+                let created = match prev {
+                    Some((created, expires)) if expires.is_none_or(|e| e > updated) => created,
+                    _ => m.created_at.as_millis() as i64,
+                };
+                let tags = m.tags.join("\n");
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO nadb_records \
+                     (db, ns, key, value, codec, value_len, created_at, updated_at, expires_at, version, tags) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?
+                .execute(params![
+                    db,
+                    ns,
+                    key,
+                    &record.value[..],
+                    m.codec.id(),
+                    m.value_len as i64,
+                    created,
+                    updated,
+                    m.expires_at.map(|t| t.as_millis() as i64),
+                    m.version as i64,
+                    tags,
+                ])?;
+                tx.prepare_cached("DELETE FROM nadb_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
+                    .execute(params![db, ns, key])?;
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO nadb_tags (db, ns, tag, key) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for t in m.tags.iter() {
+                    ins.execute(params![db, ns, t, key])?;
+                }
+            }
+            Op::Delete { key } => {
+                tx.prepare_cached(
+                    "DELETE FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3",
+                )?
+                .execute(params![db, ns, key])?;
+                tx.prepare_cached("DELETE FROM nadb_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
+                    .execute(params![db, ns, key])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Makes every commit so far durable: one write committed with `synchronous=FULL` fsyncs the
+/// WAL, which holds all earlier commits.
+fn sync(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let result = conn
+        .execute("UPDATE nadb_schema SET version = version", [])
+        .map(|_| ());
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    result
+}
+
+const META_COLUMNS: &str = "codec, value_len, created_at, updated_at, expires_at, version, tags";
+
+fn meta_from(row: &rusqlite::Row<'_>, first: usize, stored_len: u64) -> rusqlite::Result<Meta> {
+    let codec: u8 = row.get(first)?;
+    let tags: String = row.get(first + 6)?;
+    let bad = |what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            first,
+            rusqlite::types::Type::Text,
+            format!("stored {what} is invalid").into(),
+        )
+    };
+    Ok(Meta {
+        codec: Codec::from_id(codec).ok_or_else(|| bad("codec"))?,
+        value_len: row.get::<_, i64>(first + 1)? as u64,
+        created_at: Timestamp::from_millis(row.get::<_, i64>(first + 2)? as u64),
+        updated_at: Timestamp::from_millis(row.get::<_, i64>(first + 3)? as u64),
+        expires_at: row
+            .get::<_, Option<i64>>(first + 4)?
+            .map(|t| Timestamp::from_millis(t as u64)),
+        version: row.get::<_, i64>(first + 5)? as u64,
+        tags: if tags.is_empty() {
+            Tags::empty()
+        } else {
+            Tags::new(tags.split('\n')).map_err(|_| bad("tag list"))?
+        },
+        stored_len,
+    })
+}
+
+pub(crate) fn get(c: &Connection, space: &Space, key: &str) -> rusqlite::Result<Option<Record>> {
+    c.prepare_cached(&format!(
+        "SELECT value, {META_COLUMNS} FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3"
+    ))?
+    .query_row(params![space.db(), space.namespace(), key], |r| {
+        let value: Vec<u8> = r.get(0)?;
+        let meta = meta_from(r, 1, value.len() as u64)?;
+        Ok(Record::new(Bytes::from(value), meta))
+    })
+    .optional()
+}
+
+pub(crate) fn scan(
+    c: &Connection,
+    space: &Space,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, Meta)>> {
+    let (op, start) = match after {
+        Some(a) if a >= prefix => (">", a),
+        _ => (">=", prefix),
+    };
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT key, length(value), {META_COLUMNS} FROM nadb_records \
+         WHERE db = ?1 AND ns = ?2 AND key {op} ?3 ORDER BY key LIMIT ?4"
+    ))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![space.db(), space.namespace(), start, limit], |r| {
+        let key: String = r.get(0)?;
+        let stored: i64 = r.get(1)?;
+        Ok((key, meta_from(r, 2, stored as u64)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (k, m) = row?;
+        // Keys come in order: the first one without the prefix ends the range.
+        if !k.starts_with(prefix) {
+            break;
+        }
+        out.push((k, m));
+    }
+    Ok(out)
+}
+
+/// Tag, expiry and count questions answered by SQL over the backend's own tables.
+#[derive(Debug)]
+pub(crate) struct NativeIndex(pub(crate) SqliteBackend);
+
+#[async_trait]
+impl MetadataIndex for NativeIndex {
+    async fn update(&self, _batch: &Batch) -> Result<()> {
+        Ok(())
+    }
+
+    async fn rebuild(&self, _space: &Space, _entries: Vec<(String, Meta)>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn query(
+        &self,
+        space: &Space,
+        tags: &[String],
+        mode: TagMode,
+        now: Timestamp,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<IndexedKey>> {
+        let mut tags = tags.to_vec();
+        tags.sort();
+        tags.dedup();
+        let space = space.clone();
+        let after = after.unwrap_or("").to_string();
+        self.0
+            .read(move |c| {
+                let placeholders = vec!["?"; tags.len()].join(", ");
+                let having = match mode {
+                    TagMode::All => format!("HAVING count(*) = {}", tags.len()),
+                    TagMode::Any => String::new(),
+                };
+                let sql = format!(
+                    "SELECT t.key, r.version FROM nadb_tags t \
+                     JOIN nadb_records r ON r.db = t.db AND r.ns = t.ns AND r.key = t.key \
+                     WHERE t.db = ? AND t.ns = ? AND t.key > ? \
+                     AND (r.expires_at IS NULL OR r.expires_at > ?) AND t.tag IN ({placeholders}) \
+                     GROUP BY t.key {having} ORDER BY t.key LIMIT ?"
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                let mut args: Vec<rusqlite::types::Value> = vec![
+                    space.db().to_string().into(),
+                    space.namespace().to_string().into(),
+                    after.clone().into(),
+                    (now.as_millis() as i64).into(),
+                ];
+                args.extend(tags.iter().map(|t| rusqlite::types::Value::from(t.clone())));
+                args.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+                let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                    Ok(IndexedKey {
+                        key: r.get(0)?,
+                        version: r.get::<_, i64>(1)? as u64,
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn tag_counts(&self, space: &Space, now: Timestamp) -> Result<BTreeMap<String, u64>> {
+        let space = space.clone();
+        self.0
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT t.tag, count(*) FROM nadb_tags t \
+                     JOIN nadb_records r ON r.db = t.db AND r.ns = t.ns AND r.key = t.key \
+                     WHERE t.db = ?1 AND t.ns = ?2 AND (r.expires_at IS NULL OR r.expires_at > ?3) \
+                     GROUP BY t.tag",
+                )?;
+                let rows = stmt.query_map(
+                    params![space.db(), space.namespace(), now.as_millis() as i64],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
+                )?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn expired(&self, now: Timestamp, limit: usize) -> Result<Vec<ExpiredKey>> {
+        self.0
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT db, ns, key, version FROM nadb_records \
+                     WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(
+                    params![
+                        now.as_millis() as i64,
+                        i64::try_from(limit).unwrap_or(i64::MAX)
+                    ],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)? as u64,
+                        ))
+                    },
+                )?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (db, ns, key, version) = row?;
+                    // Rows not written by nadb (invalid space names) are not ours to sweep.
+                    if let Ok(space) = Space::new(&db, &ns) {
+                        out.push(ExpiredKey {
+                            space,
+                            key,
+                            version,
+                        });
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn count(&self, space: &Space, now: Timestamp) -> Result<SpaceCount> {
+        let space = space.clone();
+        self.0
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT count(*), coalesce(sum(length(value)), 0) FROM nadb_records \
+                     WHERE db = ?1 AND ns = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
+                )?
+                .query_row(
+                    params![space.db(), space.namespace(), now.as_millis() as i64],
+                    |r| {
+                        Ok(SpaceCount {
+                            keys: r.get::<_, i64>(0)? as u64,
+                            stored_bytes: r.get::<_, i64>(1)? as u64,
+                        })
+                    },
+                )
+            })
+            .await
+    }
+}
