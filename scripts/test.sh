@@ -12,6 +12,14 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   rustup component add rustfmt clippy
 fi
 
+step "test tools"
+# The SQLite backend's tests read a database with the sqlite3 shell.
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq sqlite3
+fi
+sqlite3 --version
+
 step "cargo fmt --all --check"
 cargo fmt --all --check
 

@@ -1,5 +1,5 @@
-//! Process-level crash tests. This binary is both the test and, when started with
-//! `NADB_CRASH_ROLE` set, the child process the test kills.
+//! Process-level crash tests. This binary is both the test and, when started with a role
+//! (see `nadb_testkit::process`), the child process the test kills.
 //!
 //! - `kill9_never_loses_an_acknowledged_write`: a child writes with Immediate acks and prints
 //!   each acknowledged key; the parent SIGKILLs it at a random moment, reopens the directory
@@ -10,13 +10,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use nadb_backend_fs::FsBackend;
 use nadb_core::{Error, FlushPolicy, Store};
+use nadb_testkit::process::{self, ChildGuard};
 use rand::Rng;
 
 fn value_of(i: u64) -> String {
@@ -73,27 +74,9 @@ fn holder(dir: String) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A child process that is SIGKILLed and reaped when dropped, whatever happens to the test.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn child(role: &str, dir: &std::path::Path, start: u64) -> Child {
-    Child(
-        Command::new(std::env::current_exe().expect("own path"))
-            .env("NADB_CRASH_ROLE", role)
-            .env("NADB_CRASH_DIR", dir)
-            .env("NADB_CRASH_START", start.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn the child"),
-    )
+fn child(role: &str, dir: &std::path::Path, start: u64) -> ChildGuard {
+    let dir = dir.display().to_string();
+    process::spawn(role, &[("DIR", &dir), ("START", &start.to_string())]).expect("spawn the child")
 }
 
 fn kill9() -> Result<(), Failed> {
@@ -194,10 +177,9 @@ fn locked() -> Result<(), Failed> {
 }
 
 fn main() -> ExitCode {
-    if let Ok(role) = std::env::var("NADB_CRASH_ROLE") {
-        let dir = std::env::var("NADB_CRASH_DIR").unwrap_or_default();
-        let start = std::env::var("NADB_CRASH_START")
-            .ok()
+    if let Some(role) = process::role() {
+        let dir = process::var("DIR").unwrap_or_default();
+        let start = process::var("START")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         return match role.as_str() {

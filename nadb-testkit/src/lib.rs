@@ -49,6 +49,7 @@ mod case;
 pub mod cases;
 mod factory;
 mod faulty;
+pub mod process;
 mod runner;
 
 pub use case::{Case, CaseFn, Ctx, Need, StoreMode, policies, random_space};

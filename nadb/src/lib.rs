@@ -25,6 +25,7 @@
 //! | scheme | feature | what |
 //! |---|---|---|
 //! | `fs://PATH` | `fs` (default) | crash-safe log-structured files in a directory: [`fs`] |
+//! | `sqlite://PATH`, `sqlite://:memory:` | `sqlite` (default) | one SQLite file many processes can share: [`sqlite`] |
 //! | `memory://` | always | in-process, not persistent — the reference backend |
 //!
 //! Any type implementing [`StorageBackend`] works too: pass it to [`Store::builder`], and prove
@@ -47,6 +48,10 @@ pub use nadb_core::*;
 /// The filesystem backend (feature `fs`). Linking it here registers `fs://`.
 #[cfg(feature = "fs")]
 pub use nadb_backend_fs as fs;
+
+/// The SQLite backend (feature `sqlite`). Linking it here registers `sqlite://`.
+#[cfg(feature = "sqlite")]
+pub use nadb_backend_sqlite as sqlite;
 
 /// The URL of the embedded default store: a directory `nadb-data` under the working directory
 /// (or `memory://` when the `fs` feature is off).

@@ -93,3 +93,27 @@ fn the_fs_scheme_is_linked_by_default() -> nadb::Result<()> {
     ));
     store.close()
 }
+
+#[test]
+fn the_sqlite_scheme_is_linked_by_default() -> nadb::Result<()> {
+    assert!(nadb::schemes().contains(&"sqlite"));
+    let dir = tempfile::tempdir().map_err(|e| nadb::Error::Config {
+        reason: e.to_string(),
+    })?;
+    let url = format!("sqlite://{}", dir.path().join("app.db").display());
+    let store = nadb::blocking::Store::open(&url)?;
+    store.set("k", "v")?;
+    store.close()?;
+    let store = nadb::blocking::Store::open(&url)?;
+    assert_eq!(store.get("k")?.as_deref(), Some(&b"v"[..]));
+    store.close()?;
+    let mem = nadb::blocking::Store::open("sqlite://:memory:")?;
+    mem.set("k", "v")?;
+    assert_eq!(mem.len()?, 1);
+    mem.close()?;
+    assert!(matches!(
+        nadb::blocking::Store::open("sqlite://"),
+        Err(nadb::Error::InvalidUrl { .. })
+    ));
+    Ok(())
+}
