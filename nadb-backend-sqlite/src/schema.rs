@@ -23,6 +23,9 @@
 //! CREATE INDEX nadb_records_expiry ON nadb_records (expires_at) WHERE expires_at IS NOT NULL;
 //! CREATE INDEX nadb_tags_by_key ON nadb_tags (db, ns, key);
 //! CREATE TABLE nadb_schema (version INTEGER NOT NULL);
+//! -- A counter `sync` increments in a transaction committed with synchronous=FULL: the commit
+//! -- must change a page, or SQLite writes (and fsyncs) nothing.
+//! CREATE TABLE nadb_sync (n INTEGER NOT NULL);
 //! ```
 //!
 //! For example: `sqlite3 store.db "SELECT key, value FROM nadb_records WHERE codec = 0"`.
@@ -46,6 +49,8 @@ CREATE TABLE nadb_tags (
 ) WITHOUT ROWID;
 CREATE INDEX nadb_records_expiry ON nadb_records (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX nadb_tags_by_key ON nadb_tags (db, ns, key);
+CREATE TABLE nadb_sync (n INTEGER NOT NULL);
+INSERT INTO nadb_sync (n) VALUES (0);
 ";
 
 /// Migrations from version `i` to `i + 1`, in order; `MIGRATIONS[0]` creates version 1.
