@@ -18,7 +18,7 @@ fn raw(path: &std::path::Path, n: usize, durable: usize) -> rusqlite::Result<(f6
     let mut c = Connection::open(path)?;
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.execute_batch("CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")?;
-    let v = vec![b'b'; 100];
+    let v = [b'b'; 100];
     let t = Instant::now();
     let tx = c.transaction()?;
     {
@@ -30,7 +30,7 @@ fn raw(path: &std::path::Path, n: usize, durable: usize) -> rusqlite::Result<(f6
     tx.commit()?;
     let bulk = rate(n, t);
     c.pragma_update(None, "synchronous", "FULL")?;
-    let v128 = vec![b'v'; 128];
+    let v128 = [b'v'; 128];
     let t = Instant::now();
     for i in 0..durable {
         let tx = c.transaction()?;
