@@ -61,6 +61,7 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
 enum Cmd {
     Apply(Batch, oneshot::Sender<Result<()>>),
+    ApplySynced(Batch, oneshot::Sender<Result<()>>),
     Sync(oneshot::Sender<Result<()>>),
     Read(ReadJob),
     Close(oneshot::Sender<Result<()>>),
@@ -249,6 +250,12 @@ impl StorageBackend for SqliteBackend {
     async fn sync(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         self.send(Cmd::Sync(tx))?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    async fn apply_synced(&self, batch: &Batch) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::ApplySynced(batch.clone(), tx))?;
         rx.await.map_err(|_| Error::Closed)?
     }
 

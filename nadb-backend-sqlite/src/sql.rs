@@ -48,10 +48,25 @@ pub(crate) fn writer_loop(conn: &mut Connection, location: &str, rx: mpsc::Recei
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Cmd::Apply(batch, tx) => {
-                let _ = tx.send(apply(conn, &batch).map_err(|e| match e {
-                    Applied::Conflict(reason) => Error::Conflict { reason },
-                    Applied::Db(e) => db_error(location, e),
-                }));
+                let _ = tx.send(apply(conn, &batch).map_err(|e| applied_error(location, e)));
+            }
+            Cmd::ApplySynced(batch, tx) => {
+                // The batch's own commit, made under synchronous=FULL, fsyncs the WAL.
+                let result = conn
+                    .pragma_update(None, "synchronous", "FULL")
+                    .map_err(Applied::Db)
+                    .and_then(|()| apply(conn, &batch));
+                let reset = conn.pragma_update(None, "synchronous", "NORMAL");
+                let result = result.and_then(|()| reset.map_err(Applied::Db));
+                // A batch of checks only writes nothing, so nothing was fsynced: sync anyway.
+                let result = result.and_then(|()| {
+                    if batch.ops.is_empty() {
+                        sync(conn).map_err(Applied::Db)
+                    } else {
+                        Ok(())
+                    }
+                });
+                let _ = tx.send(result.map_err(|e| applied_error(location, e)));
             }
             Cmd::Sync(tx) => {
                 let _ = tx.send(sync(conn).map_err(|e| db_error(location, e)));
@@ -62,6 +77,13 @@ pub(crate) fn writer_loop(conn: &mut Connection, location: &str, rx: mpsc::Recei
                 return;
             }
         }
+    }
+}
+
+fn applied_error(location: &str, e: Applied) -> Error {
+    match e {
+        Applied::Conflict(reason) => Error::Conflict { reason },
+        Applied::Db(e) => db_error(location, e),
     }
 }
 

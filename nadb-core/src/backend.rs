@@ -235,6 +235,14 @@ pub trait StorageBackend: Send + Sync + fmt::Debug + 'static {
     /// Durability barrier: returns once everything applied before it is on stable storage.
     async fn sync(&self) -> Result<()>;
 
+    /// [`apply`](StorageBackend::apply) and then [`sync`](StorageBackend::sync). Backends that
+    /// can apply durably in one step (one fsynced commit instead of a commit and a sync)
+    /// should override it.
+    async fn apply_synced(&self, batch: &Batch) -> Result<()> {
+        self.apply(batch).await?;
+        self.sync().await
+    }
+
     /// Reclaims space held by dead records. The default does nothing.
     async fn compact(&self) -> Result<()> {
         Ok(())

@@ -693,13 +693,13 @@ async fn already_applied(engine: &Engine, batch: &Batch) -> bool {
     })
 }
 
-async fn apply_with_retry(engine: &Engine, batch: &Batch) -> Result<()> {
+async fn apply_with_retry(engine: &Engine, batch: &Batch, synced: bool) -> Result<()> {
     let cfg = engine.pipeline.config;
     let mut delay = cfg.retry_base_delay;
     let mut attempt = 1;
     loop {
         let started = engine.pipeline.chunk_latency.start();
-        let result = engine.commit(batch).await;
+        let result = engine.commit(batch, synced).await;
         engine
             .pipeline
             .chunk_latency
@@ -811,10 +811,16 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         }
     }
     round.todo = units;
-    for n in chunk_sizes(&round.todo, p.config.chunk_size.max(1)) {
+    let sizes = chunk_sizes(&round.todo, p.config.chunk_size.max(1));
+    // A round of one chunk (the usual Immediate case) is applied and synced in one backend
+    // call, which some backends do with a single durable commit.
+    let one_call = sizes.len() == 1 && round.applied.is_empty();
+    let mut synced = false;
+    for n in sizes {
         round.current = round.todo.drain(..n).collect();
         let (batch, coalesced) = coalesce(&round.current);
-        let mut result = apply_with_retry(engine, &batch).await;
+        let mut result = apply_with_retry(engine, &batch, one_call).await;
+        synced = one_call && result.is_ok();
         if matches!(result, Err(Error::Conflict { .. }))
             && round.current.iter().all(|u| u.uncertain)
             && already_applied(engine, &batch).await
@@ -838,7 +844,12 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         }
     }
     if !round.applied.is_empty() {
-        if let Err(e) = sync_with_retry(engine).await {
+        let sync = if synced {
+            Ok(())
+        } else {
+            sync_with_retry(engine).await
+        };
+        if let Err(e) = sync {
             let applied: Vec<Unit> = round.applied.drain(..).collect();
             for u in applied {
                 round.failed.push((u, share_error(&e)));

@@ -263,15 +263,24 @@ impl Engine {
     ///
     /// With a store-kept index the two steps run under one lock so the index sees batches in
     /// the order the backend applied them.
-    pub(crate) async fn commit(&self, batch: &Batch) -> Result<()> {
+    /// With `synced`, the backend also makes the batch durable in the same call
+    /// ([`StorageBackend::apply_synced`](crate::StorageBackend::apply_synced)).
+    pub(crate) async fn commit(&self, batch: &Batch, synced: bool) -> Result<()> {
         self.ensure_indexed(&batch.space).await?;
+        let apply = async {
+            if synced {
+                self.backend.apply_synced(batch).await
+            } else {
+                self.backend.apply(batch).await
+            }
+        };
         if self.derived_index {
             let _order = self.index_lock.lock().await;
-            self.backend.apply(batch).await?;
+            apply.await?;
             self.cache.applied(batch);
             self.index.update(batch).await?;
         } else {
-            self.backend.apply(batch).await?;
+            apply.await?;
             self.cache.applied(batch);
         }
         Ok(())
