@@ -30,8 +30,11 @@
 //! - **Index**: tags live in their own table, updated in the same transaction as the record;
 //!   tag queries, tag counts, expiry and counts are SQL queries (the backend's native index).
 
+mod index;
 pub mod schema;
 mod sql;
+
+pub use index::SqliteIndex;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

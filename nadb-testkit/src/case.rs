@@ -94,8 +94,11 @@ impl fmt::Debug for Ctx {
     }
 }
 
-/// How the stores of a case are configured: flush policy and read cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Makes the metadata index a store is paired with (instead of the backend's own).
+pub type IndexFactory = fn() -> Arc<dyn nadb_core::MetadataIndex>;
+
+/// How the stores of a case are configured: flush policy, read cache, paired index.
+#[derive(Clone, Copy, Debug)]
 pub struct StoreMode {
     /// The flush policy.
     pub policy: FlushPolicy,
@@ -103,6 +106,8 @@ pub struct StoreMode {
     pub memory_first: bool,
     /// An LRU read cache of this many bytes.
     pub cache_bytes: Option<usize>,
+    /// A metadata index to pair the backend with.
+    pub index: Option<IndexFactory>,
 }
 
 impl StoreMode {
@@ -112,6 +117,7 @@ impl StoreMode {
             policy,
             memory_first: false,
             cache_bytes: None,
+            index: None,
         }
     }
 }
@@ -227,8 +233,12 @@ impl Ctx {
             .flush_policy(self.mode.policy)
             .memory_first(self.mode.memory_first)
             .sweep_interval(None);
-        match self.mode.cache_bytes {
+        let b = match self.mode.cache_bytes {
             Some(n) => b.cache_bytes(n),
+            None => b,
+        };
+        match self.mode.index {
+            Some(make) => b.index(make()),
             None => b,
         }
     }

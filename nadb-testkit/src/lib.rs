@@ -52,11 +52,11 @@ mod faulty;
 pub mod process;
 mod runner;
 
-pub use case::{Case, CaseFn, Ctx, Need, StoreMode, policies, random_space};
+pub use case::{Case, CaseFn, Ctx, IndexFactory, Need, StoreMode, policies, random_space};
 pub use factory::BackendFactory;
 pub use faulty::{Fault, FaultOp, FaultyBackend};
 pub use nadb_core::MockClock;
-pub use runner::{Outcome, Report, harness_main, run_all, run_case};
+pub use runner::{Outcome, Report, harness_main, harness_main_with_index, run_all, run_case};
 
 /// Expands to the `main` of a conformance test target (`harness = false`), running every case
 /// against the backend the factory expression opens. See the [crate docs](crate).
@@ -69,6 +69,11 @@ macro_rules! conformance {
     ($name:ident, $factory:expr $(,)?) => {
         fn main() -> ::std::process::ExitCode {
             $crate::harness_main(::std::stringify!($name), || $factory)
+        }
+    };
+    ($name:ident, $factory:expr, index = $index:expr $(,)?) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::harness_main_with_index(::std::stringify!($name), || $factory, Some($index))
         }
     };
 }

@@ -128,6 +128,20 @@ where
     M: Fn() -> F + Send + Sync + 'static,
     F: BackendFactory,
 {
+    harness_main_with_index(backend, make_factory, None)
+}
+
+/// [`harness_main`] with every store paired with the index `index` makes (e.g. the filesystem
+/// backend with a `SqliteIndex`).
+pub fn harness_main_with_index<M, F>(
+    backend: &str,
+    make_factory: M,
+    index: Option<crate::case::IndexFactory>,
+) -> ExitCode
+where
+    M: Fn() -> F + Send + Sync + 'static,
+    F: BackendFactory,
+{
     let args = Arguments::from_args();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -157,6 +171,7 @@ where
     let make_factory = Arc::new(make_factory);
     let trials = policies()
         .into_iter()
+        .map(|(name, mode)| (name, StoreMode { index, ..mode }))
         .flat_map(|(policy_name, policy)| {
             cases::all()
                 .into_iter()

@@ -1,0 +1,266 @@
+//! [`SqliteIndex`]: a persistent [`MetadataIndex`] in its own SQLite file, for any backend.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use nadb_core::{
+    Batch, Error, ExpiredKey, IndexedKey, Meta, MetadataIndex, Op, Result, Space, SpaceCount,
+    TagMode, Timestamp,
+};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags, params};
+
+use crate::sql::{db_error, open_connection};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS nadb_index (
+    db TEXT NOT NULL, ns TEXT NOT NULL, key TEXT NOT NULL,
+    version INTEGER NOT NULL, expires_at INTEGER, stored_len INTEGER NOT NULL,
+    PRIMARY KEY (db, ns, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nadb_index_tags (
+    db TEXT NOT NULL, ns TEXT NOT NULL, tag TEXT NOT NULL, key TEXT NOT NULL,
+    PRIMARY KEY (db, ns, tag, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nadb_index_expiry ON nadb_index (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS nadb_index_tags_by_key ON nadb_index_tags (db, ns, key);
+";
+
+/// A metadata index kept in SQLite: tags, expiry and sizes of another backend's records
+/// (the filesystem backend, say), queried with SQL. It is derived state — the store rebuilds
+/// each space from the backend's scan the first time it uses it — so it can always be deleted.
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use nadb_backend_sqlite::SqliteIndex;
+/// use nadb_core::{MemoryBackend, SetOptions, Store, TagMode};
+/// let dir = tempfile::tempdir().unwrap();
+/// let index = Arc::new(SqliteIndex::open(dir.path().join("index.db"))?);
+/// let store = Store::builder(MemoryBackend::new()).index(index).build().await?;
+/// store.set_with("a", "1", &SetOptions::new().tags(["red"])).await?;
+/// assert_eq!(store.query_by_tags(&["red"], TagMode::All, None, 10).await?.items, ["a"]);
+/// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct SqliteIndex {
+    conn: Arc<Mutex<Connection>>,
+    location: String,
+}
+
+impl std::fmt::Debug for SqliteIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteIndex")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteIndex {
+    /// Opens (creating if needed) an index file.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteIndex> {
+        let path = path.as_ref();
+        let conn = open_connection(path, OpenFlags::default(), true)?;
+        SqliteIndex::with(conn, path.display().to_string())
+    }
+
+    /// A private in-memory index.
+    pub fn in_memory() -> Result<SqliteIndex> {
+        let conn = Connection::open_in_memory().map_err(|e| db_error(":memory:", e))?;
+        SqliteIndex::with(conn, ":memory:".into())
+    }
+
+    fn with(conn: Connection, location: String) -> Result<SqliteIndex> {
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| db_error(&location, e))?;
+        Ok(SqliteIndex {
+            conn: Arc::new(Mutex::new(conn)),
+            location,
+        })
+    }
+
+    fn run<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let mut c = self.conn.lock();
+        f(&mut c).map_err(|e| db_error(&self.location, e))
+    }
+}
+
+fn put(
+    tx: &rusqlite::Transaction<'_>,
+    space: &Space,
+    key: &str,
+    meta: &Meta,
+) -> rusqlite::Result<()> {
+    let (db, ns) = (space.db(), space.namespace());
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO nadb_index (db, ns, key, version, expires_at, stored_len) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        db,
+        ns,
+        key,
+        meta.version as i64,
+        meta.expires_at.map(|t| t.as_millis() as i64),
+        meta.stored_len as i64
+    ])?;
+    tx.prepare_cached("DELETE FROM nadb_index_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
+        .execute(params![db, ns, key])?;
+    let mut ins = tx
+        .prepare_cached("INSERT INTO nadb_index_tags (db, ns, tag, key) VALUES (?1, ?2, ?3, ?4)")?;
+    for t in meta.tags.iter() {
+        ins.execute(params![db, ns, t, key])?;
+    }
+    Ok(())
+}
+
+fn remove(tx: &rusqlite::Transaction<'_>, space: &Space, key: &str) -> rusqlite::Result<()> {
+    let (db, ns) = (space.db(), space.namespace());
+    tx.prepare_cached("DELETE FROM nadb_index WHERE db = ?1 AND ns = ?2 AND key = ?3")?
+        .execute(params![db, ns, key])?;
+    tx.prepare_cached("DELETE FROM nadb_index_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
+        .execute(params![db, ns, key])?;
+    Ok(())
+}
+
+#[async_trait]
+impl MetadataIndex for SqliteIndex {
+    async fn update(&self, batch: &Batch) -> Result<()> {
+        self.run(|c| {
+            let tx = c.transaction()?;
+            for op in &batch.ops {
+                match op {
+                    Op::Put { key, record } => put(&tx, &batch.space, key, &record.meta)?,
+                    Op::Delete { key } => remove(&tx, &batch.space, key)?,
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    async fn rebuild(&self, space: &Space, entries: Vec<(String, Meta)>) -> Result<()> {
+        self.run(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM nadb_index WHERE db = ?1 AND ns = ?2",
+                params![space.db(), space.namespace()],
+            )?;
+            tx.execute(
+                "DELETE FROM nadb_index_tags WHERE db = ?1 AND ns = ?2",
+                params![space.db(), space.namespace()],
+            )?;
+            for (k, m) in &entries {
+                put(&tx, space, k, m)?;
+            }
+            tx.commit()
+        })
+    }
+
+    async fn query(
+        &self,
+        space: &Space,
+        tags: &[String],
+        mode: TagMode,
+        now: Timestamp,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<IndexedKey>> {
+        let mut tags = tags.to_vec();
+        tags.sort();
+        tags.dedup();
+        self.run(|c| {
+            let having = match mode {
+                TagMode::All => format!("HAVING count(*) = {}", tags.len()),
+                TagMode::Any => String::new(),
+            };
+            let sql = format!(
+                "SELECT t.key, r.version FROM nadb_index_tags t \
+                 JOIN nadb_index r ON r.db = t.db AND r.ns = t.ns AND r.key = t.key \
+                 WHERE t.db = ? AND t.ns = ? AND t.key > ? \
+                 AND (r.expires_at IS NULL OR r.expires_at > ?) AND t.tag IN ({}) \
+                 GROUP BY t.key {having} ORDER BY t.key LIMIT ?",
+                vec!["?"; tags.len()].join(", ")
+            );
+            let mut args: Vec<rusqlite::types::Value> = vec![
+                space.db().to_string().into(),
+                space.namespace().to_string().into(),
+                after.unwrap_or("").to_string().into(),
+                (now.as_millis() as i64).into(),
+            ];
+            args.extend(tags.iter().map(|t| rusqlite::types::Value::from(t.clone())));
+            args.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                Ok(IndexedKey {
+                    key: r.get(0)?,
+                    version: r.get::<_, i64>(1)? as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    async fn tag_counts(&self, space: &Space, now: Timestamp) -> Result<BTreeMap<String, u64>> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT t.tag, count(*) FROM nadb_index_tags t \
+                 JOIN nadb_index r ON r.db = t.db AND r.ns = t.ns AND r.key = t.key \
+                 WHERE t.db = ?1 AND t.ns = ?2 AND (r.expires_at IS NULL OR r.expires_at > ?3) \
+                 GROUP BY t.tag",
+            )?;
+            let rows = stmt.query_map(
+                params![space.db(), space.namespace(), now.as_millis() as i64],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
+            )?;
+            rows.collect()
+        })
+    }
+
+    async fn expired(&self, now: Timestamp, limit: usize) -> Result<Vec<ExpiredKey>> {
+        let rows: Vec<(String, String, String, u64)> = self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT db, ns, key, version FROM nadb_index \
+                 WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    now.as_millis() as i64,
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64)),
+            )?;
+            rows.collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(db, ns, key, version)| {
+                Space::new(&db, &ns).ok().map(|space| ExpiredKey {
+                    space,
+                    key,
+                    version,
+                })
+            })
+            .collect())
+    }
+
+    async fn count(&self, space: &Space, now: Timestamp) -> Result<SpaceCount> {
+        self.run(|c| {
+            c.prepare_cached(
+                "SELECT count(*), coalesce(sum(stored_len), 0) FROM nadb_index \
+                 WHERE db = ?1 AND ns = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
+            )?
+            .query_row(
+                params![space.db(), space.namespace(), now.as_millis() as i64],
+                |r| {
+                    Ok(SpaceCount {
+                        keys: r.get::<_, i64>(0)? as u64,
+                        stored_bytes: r.get::<_, i64>(1)? as u64,
+                    })
+                },
+            )
+        })
+        .map_err(|e: Error| e)
+    }
+}
