@@ -16,8 +16,10 @@
 //!     PRIMARY KEY (db, ns, key)
 //! ) WITHOUT ROWID;
 //! -- One row per (record, tag), written in the same transaction as the record.
+//! -- `expires_at` and `version` repeat the record's, so tag queries need no join.
 //! CREATE TABLE nadb_tags (
 //!     db TEXT NOT NULL, ns TEXT NOT NULL, tag TEXT NOT NULL, key TEXT NOT NULL,
+//!     expires_at INTEGER, version INTEGER NOT NULL,
 //!     PRIMARY KEY (db, ns, tag, key)
 //! ) WITHOUT ROWID;
 //! CREATE INDEX nadb_records_expiry ON nadb_records (expires_at) WHERE expires_at IS NOT NULL;
@@ -45,6 +47,7 @@ CREATE TABLE nadb_records (
 ) WITHOUT ROWID;
 CREATE TABLE nadb_tags (
     db TEXT NOT NULL, ns TEXT NOT NULL, tag TEXT NOT NULL, key TEXT NOT NULL,
+    expires_at INTEGER, version INTEGER NOT NULL,
     PRIMARY KEY (db, ns, tag, key)
 ) WITHOUT ROWID;
 CREATE INDEX nadb_records_expiry ON nadb_records (expires_at) WHERE expires_at IS NOT NULL;

@@ -153,10 +153,12 @@ fn apply(conn: &mut Connection, batch: &Batch) -> std::result::Result<(), Applie
                 tx.prepare_cached("DELETE FROM nadb_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
                     .execute(params![db, ns, key])?;
                 let mut ins = tx.prepare_cached(
-                    "INSERT INTO nadb_tags (db, ns, tag, key) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO nadb_tags (db, ns, tag, key, expires_at, version) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
+                let expires = m.expires_at.map(|t| t.as_millis() as i64);
                 for t in m.tags.iter() {
-                    ins.execute(params![db, ns, t, key])?;
+                    ins.execute(params![db, ns, t, key, expires, m.version as i64])?;
                 }
             }
             Op::Delete { key } => {
@@ -295,12 +297,17 @@ impl MetadataIndex for NativeIndex {
                     TagMode::All => format!("HAVING count(*) = {}", tags.len()),
                     TagMode::Any => String::new(),
                 };
+                // One tag: a range of the tags table's primary key, already in key order.
+                let grouping = if tags.len() == 1 {
+                    String::new()
+                } else {
+                    format!("GROUP BY t.key {having}")
+                };
                 let sql = format!(
-                    "SELECT t.key, r.version FROM nadb_tags t \
-                     JOIN nadb_records r ON r.db = t.db AND r.ns = t.ns AND r.key = t.key \
+                    "SELECT t.key, t.version FROM nadb_tags t \
                      WHERE t.db = ? AND t.ns = ? AND t.key > ? \
-                     AND (r.expires_at IS NULL OR r.expires_at > ?) AND t.tag IN ({placeholders}) \
-                     GROUP BY t.key {having} ORDER BY t.key LIMIT ?"
+                     AND (t.expires_at IS NULL OR t.expires_at > ?) AND t.tag IN ({placeholders}) \
+                     {grouping} ORDER BY t.key LIMIT ?"
                 );
                 let mut stmt = c.prepare_cached(&sql)?;
                 let mut args: Vec<rusqlite::types::Value> = vec![
@@ -328,8 +335,7 @@ impl MetadataIndex for NativeIndex {
             .read(move |c| {
                 let mut stmt = c.prepare_cached(
                     "SELECT t.tag, count(*) FROM nadb_tags t \
-                     JOIN nadb_records r ON r.db = t.db AND r.ns = t.ns AND r.key = t.key \
-                     WHERE t.db = ?1 AND t.ns = ?2 AND (r.expires_at IS NULL OR r.expires_at > ?3) \
+                     WHERE t.db = ?1 AND t.ns = ?2 AND (t.expires_at IS NULL OR t.expires_at > ?3) \
                      GROUP BY t.tag",
                 )?;
                 let rows = stmt.query_map(

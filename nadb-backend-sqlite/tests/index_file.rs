@@ -21,17 +21,30 @@ async fn a_file_index_survives_reopen_and_is_rebuilt_when_lost() -> nadb_core::R
     let store = open().await?;
     for i in 0..50 {
         let tag = if i % 2 == 0 { "even" } else { "odd" };
-        store.set_with(&format!("k{i:02}"), "v", &SetOptions::new().tags([tag])).await?;
+        store
+            .set_with(&format!("k{i:02}"), "v", &SetOptions::new().tags([tag]))
+            .await?;
     }
     store.close().await?;
 
     let store = open().await?;
-    assert_eq!(store.query_by_tags(&["even"], TagMode::All, None, 100).await?.items.len(), 25);
+    assert_eq!(
+        store
+            .query_by_tags(&["even"], TagMode::All, None, 100)
+            .await?
+            .items
+            .len(),
+        25
+    );
     store.close().await?;
 
     std::fs::remove_file(&index_file).expect("delete the index");
     let store = open().await?;
-    assert_eq!(store.list_tags().await?["odd"], 25, "the index was not rebuilt from the data");
+    assert_eq!(
+        store.list_tags().await?["odd"],
+        25,
+        "the index was not rebuilt from the data"
+    );
     assert_eq!(store.len().await?, 50);
     store.close().await
 }
