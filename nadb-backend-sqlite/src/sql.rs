@@ -119,23 +119,19 @@ fn apply(conn: &mut Connection, batch: &Batch) -> std::result::Result<(), Applie
         match op {
             Op::Put { key, record } => {
                 let m = &record.meta;
-                // Ops apply in order inside the transaction, so this sees earlier ops too.
-                let prev: Option<(i64, Option<i64>)> = tx
-                    .prepare_cached(
-                        "SELECT created_at, expires_at FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3",
-                    )?
-                    .query_row(params![db, ns, key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                let updated = m.updated_at.as_millis() as i64;
-                let created = match prev {
-                    Some((created, expires)) if expires.is_none_or(|e| e > updated) => created,
-                    _ => m.created_at.as_millis() as i64,
-                };
-                let tags = m.tags.join("\n");
+                // One upsert: an existing record that is live at this write keeps its creation
+                // time. Ops apply in order inside the transaction, so earlier ops count.
                 tx.prepare_cached(
-                    "INSERT OR REPLACE INTO nadb_records \
+                    "INSERT INTO nadb_records \
                      (db, ns, key, value, codec, value_len, created_at, updated_at, expires_at, version, tags) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                     ON CONFLICT (db, ns, key) DO UPDATE SET \
+                     value = excluded.value, codec = excluded.codec, value_len = excluded.value_len, \
+                     created_at = CASE WHEN nadb_records.expires_at IS NULL \
+                         OR nadb_records.expires_at > excluded.updated_at \
+                         THEN nadb_records.created_at ELSE excluded.created_at END, \
+                     updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
+                     version = excluded.version, tags = excluded.tags",
                 )?
                 .execute(params![
                     db,
@@ -144,11 +140,11 @@ fn apply(conn: &mut Connection, batch: &Batch) -> std::result::Result<(), Applie
                     &record.value[..],
                     m.codec.id(),
                     m.value_len as i64,
-                    created,
-                    updated,
+                    m.created_at.as_millis() as i64,
+                    m.updated_at.as_millis() as i64,
                     m.expires_at.map(|t| t.as_millis() as i64),
                     m.version as i64,
-                    tags,
+                    m.tags.join("\n"),
                 ])?;
                 tx.prepare_cached("DELETE FROM nadb_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
                     .execute(params![db, ns, key])?;
