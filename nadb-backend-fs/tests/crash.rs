@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::ExitCode;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -91,18 +90,7 @@ fn kill9() -> Result<(), Failed> {
     let mut rng = rand::rng();
     for round in 0..iterations {
         let mut c = child("writer", dir.path(), next);
-        let stdout = c.0.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(i) = line.trim().parse::<u64>()
-                    && tx.send(i).is_err()
-                {
-                    break;
-                }
-            }
-        });
+        let (rx, reader) = process::numbers_printed_by(&mut c).map_err(|e| e.to_string())?;
         // Let it run a random while after its first acknowledgement, then SIGKILL it.
         let first = rx
             .recv_timeout(Duration::from_secs(30))

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use nadb_core::{
-    Batch, Error, ExpiredKey, IndexedKey, Meta, MetadataIndex, Op, Result, Space, SpaceCount,
-    TagMode, Timestamp,
+    Batch, ExpiredKey, IndexedKey, Meta, MetadataIndex, Op, Result, Space, SpaceCount, TagMode,
+    Timestamp,
 };
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, params};
 
+use crate::queries::{self, INDEX};
 use crate::sql::{db_error, open_connection};
 
 const SCHEMA: &str = "
@@ -22,6 +23,7 @@ CREATE TABLE IF NOT EXISTS nadb_index (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nadb_index_tags (
     db TEXT NOT NULL, ns TEXT NOT NULL, tag TEXT NOT NULL, key TEXT NOT NULL,
+    expires_at INTEGER, version INTEGER NOT NULL,
     PRIMARY KEY (db, ns, tag, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nadb_index_expiry ON nadb_index (expires_at) WHERE expires_at IS NOT NULL;
@@ -108,10 +110,13 @@ fn put(
     ])?;
     tx.prepare_cached("DELETE FROM nadb_index_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
         .execute(params![db, ns, key])?;
-    let mut ins = tx
-        .prepare_cached("INSERT INTO nadb_index_tags (db, ns, tag, key) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO nadb_index_tags (db, ns, tag, key, expires_at, version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let expires = meta.expires_at.map(|t| t.as_millis() as i64);
     for t in meta.tags.iter() {
-        ins.execute(params![db, ns, t, key])?;
+        ins.execute(params![db, ns, t, key, expires, meta.version as i64])?;
     }
     Ok(())
 }
@@ -167,100 +172,30 @@ impl MetadataIndex for SqliteIndex {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<IndexedKey>> {
-        let mut tags = tags.to_vec();
-        tags.sort();
-        tags.dedup();
+        let tags = queries::distinct(tags);
         self.run(|c| {
-            let having = match mode {
-                TagMode::All => format!("HAVING count(*) = {}", tags.len()),
-                TagMode::Any => String::new(),
-            };
-            let sql = format!(
-                "SELECT t.key, r.version FROM nadb_index_tags t \
-                 JOIN nadb_index r ON r.db = t.db AND r.ns = t.ns AND r.key = t.key \
-                 WHERE t.db = ? AND t.ns = ? AND t.key > ? \
-                 AND (r.expires_at IS NULL OR r.expires_at > ?) AND t.tag IN ({}) \
-                 GROUP BY t.key {having} ORDER BY t.key LIMIT ?",
-                vec!["?"; tags.len()].join(", ")
-            );
-            let mut args: Vec<rusqlite::types::Value> = vec![
-                space.db().to_string().into(),
-                space.namespace().to_string().into(),
-                after.unwrap_or("").to_string().into(),
-                (now.as_millis() as i64).into(),
-            ];
-            args.extend(tags.iter().map(|t| rusqlite::types::Value::from(t.clone())));
-            args.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
-            let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-                Ok(IndexedKey {
-                    key: r.get(0)?,
-                    version: r.get::<_, i64>(1)? as u64,
-                })
-            })?;
-            rows.collect()
+            queries::tag_query(
+                c,
+                &INDEX,
+                space,
+                &tags,
+                mode,
+                now,
+                after.unwrap_or(""),
+                limit,
+            )
         })
     }
 
     async fn tag_counts(&self, space: &Space, now: Timestamp) -> Result<BTreeMap<String, u64>> {
-        self.run(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT t.tag, count(*) FROM nadb_index_tags t \
-                 JOIN nadb_index r ON r.db = t.db AND r.ns = t.ns AND r.key = t.key \
-                 WHERE t.db = ?1 AND t.ns = ?2 AND (r.expires_at IS NULL OR r.expires_at > ?3) \
-                 GROUP BY t.tag",
-            )?;
-            let rows = stmt.query_map(
-                params![space.db(), space.namespace(), now.as_millis() as i64],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
-            )?;
-            rows.collect()
-        })
+        self.run(|c| queries::tag_counts(c, &INDEX, space, now))
     }
 
     async fn expired(&self, now: Timestamp, limit: usize) -> Result<Vec<ExpiredKey>> {
-        let rows: Vec<(String, String, String, u64)> = self.run(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT db, ns, key, version FROM nadb_index \
-                 WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(
-                params![
-                    now.as_millis() as i64,
-                    i64::try_from(limit).unwrap_or(i64::MAX)
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64)),
-            )?;
-            rows.collect()
-        })?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(db, ns, key, version)| {
-                Space::new(&db, &ns).ok().map(|space| ExpiredKey {
-                    space,
-                    key,
-                    version,
-                })
-            })
-            .collect())
+        self.run(|c| queries::expired(c, &INDEX, now, limit))
     }
 
     async fn count(&self, space: &Space, now: Timestamp) -> Result<SpaceCount> {
-        self.run(|c| {
-            c.prepare_cached(
-                "SELECT count(*), coalesce(sum(stored_len), 0) FROM nadb_index \
-                 WHERE db = ?1 AND ns = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
-            )?
-            .query_row(
-                params![space.db(), space.namespace(), now.as_millis() as i64],
-                |r| {
-                    Ok(SpaceCount {
-                        keys: r.get::<_, i64>(0)? as u64,
-                        stored_bytes: r.get::<_, i64>(1)? as u64,
-                    })
-                },
-            )
-        })
-        .map_err(|e: Error| e)
+        self.run(|c| queries::count(c, &INDEX, space, now))
     }
 }

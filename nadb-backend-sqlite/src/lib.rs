@@ -31,6 +31,7 @@
 //!   tag queries, tag counts, expiry and counts are SQL queries (the backend's native index).
 
 mod index;
+mod queries;
 pub mod schema;
 mod sql;
 

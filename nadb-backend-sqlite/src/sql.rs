@@ -13,6 +13,7 @@ use nadb_core::{
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
+use crate::queries::{self, NATIVE};
 use crate::{Cmd, SqliteBackend};
 
 /// A SQLite error as a backend error: busy and locked databases are temporary.
@@ -281,124 +282,30 @@ impl MetadataIndex for NativeIndex {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<IndexedKey>> {
-        let mut tags = tags.to_vec();
-        tags.sort();
-        tags.dedup();
-        let space = space.clone();
+        let (space, tags) = (space.clone(), queries::distinct(tags));
         let after = after.unwrap_or("").to_string();
         self.0
-            .read(move |c| {
-                let placeholders = vec!["?"; tags.len()].join(", ");
-                let having = match mode {
-                    TagMode::All => format!("HAVING count(*) = {}", tags.len()),
-                    TagMode::Any => String::new(),
-                };
-                // One tag: a range of the tags table's primary key, already in key order.
-                let grouping = if tags.len() == 1 {
-                    String::new()
-                } else {
-                    format!("GROUP BY t.key {having}")
-                };
-                let sql = format!(
-                    "SELECT t.key, t.version FROM nadb_tags t \
-                     WHERE t.db = ? AND t.ns = ? AND t.key > ? \
-                     AND (t.expires_at IS NULL OR t.expires_at > ?) AND t.tag IN ({placeholders}) \
-                     {grouping} ORDER BY t.key LIMIT ?"
-                );
-                let mut stmt = c.prepare_cached(&sql)?;
-                let mut args: Vec<rusqlite::types::Value> = vec![
-                    space.db().to_string().into(),
-                    space.namespace().to_string().into(),
-                    after.clone().into(),
-                    (now.as_millis() as i64).into(),
-                ];
-                args.extend(tags.iter().map(|t| rusqlite::types::Value::from(t.clone())));
-                args.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
-                let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-                    Ok(IndexedKey {
-                        key: r.get(0)?,
-                        version: r.get::<_, i64>(1)? as u64,
-                    })
-                })?;
-                rows.collect()
-            })
+            .read(move |c| queries::tag_query(c, &NATIVE, &space, &tags, mode, now, &after, limit))
             .await
     }
 
     async fn tag_counts(&self, space: &Space, now: Timestamp) -> Result<BTreeMap<String, u64>> {
         let space = space.clone();
         self.0
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT t.tag, count(*) FROM nadb_tags t \
-                     WHERE t.db = ?1 AND t.ns = ?2 AND (t.expires_at IS NULL OR t.expires_at > ?3) \
-                     GROUP BY t.tag",
-                )?;
-                let rows = stmt.query_map(
-                    params![space.db(), space.namespace(), now.as_millis() as i64],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
-                )?;
-                rows.collect()
-            })
+            .read(move |c| queries::tag_counts(c, &NATIVE, &space, now))
             .await
     }
 
     async fn expired(&self, now: Timestamp, limit: usize) -> Result<Vec<ExpiredKey>> {
         self.0
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT db, ns, key, version FROM nadb_records \
-                     WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2",
-                )?;
-                let rows = stmt.query_map(
-                    params![
-                        now.as_millis() as i64,
-                        i64::try_from(limit).unwrap_or(i64::MAX)
-                    ],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, i64>(3)? as u64,
-                        ))
-                    },
-                )?;
-                let mut out = Vec::new();
-                for row in rows {
-                    let (db, ns, key, version) = row?;
-                    // Rows not written by nadb (invalid space names) are not ours to sweep.
-                    if let Ok(space) = Space::new(&db, &ns) {
-                        out.push(ExpiredKey {
-                            space,
-                            key,
-                            version,
-                        });
-                    }
-                }
-                Ok(out)
-            })
+            .read(move |c| queries::expired(c, &NATIVE, now, limit))
             .await
     }
 
     async fn count(&self, space: &Space, now: Timestamp) -> Result<SpaceCount> {
         let space = space.clone();
         self.0
-            .read(move |c| {
-                c.prepare_cached(
-                    "SELECT count(*), coalesce(sum(length(value)), 0) FROM nadb_records \
-                     WHERE db = ?1 AND ns = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
-                )?
-                .query_row(
-                    params![space.db(), space.namespace(), now.as_millis() as i64],
-                    |r| {
-                        Ok(SpaceCount {
-                            keys: r.get::<_, i64>(0)? as u64,
-                            stored_bytes: r.get::<_, i64>(1)? as u64,
-                        })
-                    },
-                )
-            })
+            .read(move |c| queries::count(c, &NATIVE, &space, now))
             .await
     }
 }

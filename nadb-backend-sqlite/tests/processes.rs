@@ -4,9 +4,7 @@
 //! `NADB_KILL_ITERATIONS` sets the number of kills (default 100).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::process::ExitCode;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -158,18 +156,7 @@ fn kill9() -> Result<(), Failed> {
     for round in 0..iterations {
         let start = (round * 1_000_000).to_string();
         let mut c = spawn(&[("FILE", &file), ("PREFIX", "k"), ("START", &start)]);
-        let stdout = c.0.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(i) = line.trim().parse::<u64>()
-                    && tx.send(i).is_err()
-                {
-                    break;
-                }
-            }
-        });
+        let (rx, reader) = process::numbers_printed_by(&mut c).map_err(|e| e.to_string())?;
         acked.insert(
             rx.recv_timeout(Duration::from_secs(30))
                 .map_err(|_| "writer never acked")?,

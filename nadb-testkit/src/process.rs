@@ -11,7 +11,10 @@
 //! }
 //! ```
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 const ROLE: &str = "NADB_TEST_ROLE";
 
@@ -55,4 +58,28 @@ pub fn spawn(role: &str, vars: &[(&str, &str)]) -> std::io::Result<ChildGuard> {
         cmd.env(format!("NADB_TEST_{k}"), v);
     }
     Ok(ChildGuard(cmd.spawn()?))
+}
+
+/// Reads the numbers a child prints, one per line, on a thread: each arrives on the returned
+/// channel as soon as it is printed (a crash test's list of acknowledged writes).
+pub fn numbers_printed_by(
+    child: &mut ChildGuard,
+) -> std::io::Result<(mpsc::Receiver<u64>, JoinHandle<()>)> {
+    let stdout = child
+        .0
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("the child's stdout is not piped"))?;
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(n) = line.trim().parse::<u64>()
+                && tx.send(n).is_err()
+            {
+                break;
+            }
+        }
+    });
+    Ok((rx, reader))
 }

@@ -1,0 +1,163 @@
+//! The metadata queries shared by the backend's native index and [`SqliteIndex`]
+//! (`crate::SqliteIndex`): the same SQL over two sets of tables.
+
+use std::collections::BTreeMap;
+
+use nadb_core::{ExpiredKey, IndexedKey, Space, SpaceCount, TagMode, Timestamp};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params};
+
+/// Where a set of tables keeps records and tags. The tags table repeats each record's
+/// `expires_at` and `version`, so tag questions need no join.
+pub(crate) struct Tables {
+    pub(crate) records: &'static str,
+    pub(crate) tags: &'static str,
+    /// SQL for a record's stored size.
+    pub(crate) size: &'static str,
+}
+
+/// The backend's own tables.
+pub(crate) const NATIVE: Tables = Tables {
+    records: "nadb_records",
+    tags: "nadb_tags",
+    size: "length(value)",
+};
+
+/// A [`SqliteIndex`](crate::SqliteIndex)'s tables.
+pub(crate) const INDEX: Tables = Tables {
+    records: "nadb_index",
+    tags: "nadb_index_tags",
+    size: "stored_len",
+};
+
+fn millis(t: Timestamp) -> i64 {
+    t.as_millis() as i64
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Live keys of `space` with all or any of `tags` (sorted, distinct), in key order.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn tag_query(
+    c: &Connection,
+    t: &Tables,
+    space: &Space,
+    tags: &[String],
+    mode: TagMode,
+    now: Timestamp,
+    after: &str,
+    n: usize,
+) -> rusqlite::Result<Vec<IndexedKey>> {
+    // One tag: a range of the tags table's primary key, already in key order.
+    let grouping = match (tags.len(), mode) {
+        (1, _) => String::new(),
+        (k, TagMode::All) => format!("GROUP BY key HAVING count(*) = {k}"),
+        (_, TagMode::Any) => "GROUP BY key".to_string(),
+    };
+    let sql = format!(
+        "SELECT key, version FROM {} WHERE db = ? AND ns = ? AND key > ? \
+         AND (expires_at IS NULL OR expires_at > ?) AND tag IN ({}) {grouping} \
+         ORDER BY key LIMIT ?",
+        t.tags,
+        vec!["?"; tags.len()].join(", ")
+    );
+    let mut args: Vec<Value> = vec![
+        space.db().to_string().into(),
+        space.namespace().to_string().into(),
+        after.to_string().into(),
+        millis(now).into(),
+    ];
+    args.extend(tags.iter().map(|tag| Value::from(tag.clone())));
+    args.push(limit(n).into());
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+        Ok(IndexedKey {
+            key: r.get(0)?,
+            version: r.get::<_, i64>(1)? as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Every tag of `space` with its number of live keys.
+pub(crate) fn tag_counts(
+    c: &Connection,
+    t: &Tables,
+    space: &Space,
+    now: Timestamp,
+) -> rusqlite::Result<BTreeMap<String, u64>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT tag, count(*) FROM {} WHERE db = ?1 AND ns = ?2 \
+         AND (expires_at IS NULL OR expires_at > ?3) GROUP BY tag",
+        t.tags
+    ))?;
+    let rows = stmt.query_map(params![space.db(), space.namespace(), millis(now)], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    rows.collect()
+}
+
+/// Up to `n` records, in any space, expired at `now`.
+pub(crate) fn expired(
+    c: &Connection,
+    t: &Tables,
+    now: Timestamp,
+    n: usize,
+) -> rusqlite::Result<Vec<ExpiredKey>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT db, ns, key, version FROM {} \
+         WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2",
+        t.records
+    ))?;
+    let rows = stmt.query_map(params![millis(now), limit(n)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)? as u64,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (db, ns, key, version) = row?;
+        // Rows not written by nadb (invalid space names) are not ours to sweep.
+        if let Ok(space) = Space::new(&db, &ns) {
+            out.push(ExpiredKey {
+                space,
+                key,
+                version,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Live keys and stored bytes of `space`.
+pub(crate) fn count(
+    c: &Connection,
+    t: &Tables,
+    space: &Space,
+    now: Timestamp,
+) -> rusqlite::Result<SpaceCount> {
+    c.prepare_cached(&format!(
+        "SELECT count(*), coalesce(sum({}), 0) FROM {} \
+         WHERE db = ?1 AND ns = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
+        t.size, t.records
+    ))?
+    .query_row(params![space.db(), space.namespace(), millis(now)], |r| {
+        Ok(SpaceCount {
+            keys: r.get::<_, i64>(0)? as u64,
+            stored_bytes: r.get::<_, i64>(1)? as u64,
+        })
+    })
+}
+
+/// `tags` sorted and without duplicates.
+pub(crate) fn distinct(tags: &[String]) -> Vec<String> {
+    let mut v = tags.to_vec();
+    v.sort();
+    v.dedup();
+    v
+}
