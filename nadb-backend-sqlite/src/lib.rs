@@ -79,6 +79,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     path: Option<PathBuf>,
     closed: AtomicBool,
+    /// Held through `close`; remembers whether it succeeded, so every caller gets its answer.
+    close_result: tokio::sync::Mutex<Option<bool>>,
 }
 
 /// The SQLite backend; see the [crate docs](crate). Cheap to clone.
@@ -101,6 +103,12 @@ impl SqliteBackend {
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteBackend> {
         let path = path.as_ref().to_path_buf();
+        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+            return Err(Error::InvalidArgument {
+                name: "path",
+                reason: "a database file is needed; use open_in_memory for a private one".into(),
+            });
+        }
         let location = path.display().to_string();
         SqliteBackend::start(location, Some(path)).await
     }
@@ -142,7 +150,13 @@ impl SqliteBackend {
         let mut readers = Vec::new();
         if let Some(p) = &path {
             for _ in 0..READERS {
-                readers.push(open_connection(p, OpenFlags::SQLITE_OPEN_READ_ONLY, false)?);
+                readers.push(open_connection(
+                    p,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_URI
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    false,
+                )?);
             }
         }
         Ok(SqliteBackend(Arc::new(Inner {
@@ -162,6 +176,7 @@ impl SqliteBackend {
             readers: Mutex::new(readers),
             path,
             closed: AtomicBool::new(false),
+            close_result: tokio::sync::Mutex::new(None),
         })))
     }
 
@@ -196,12 +211,18 @@ impl SqliteBackend {
         let conn = self.0.readers.lock().pop();
         let conn = match conn {
             Some(c) => c,
-            None => open_connection(path, OpenFlags::SQLITE_OPEN_READ_ONLY, false)?,
+            None => open_connection(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                false,
+            )?,
         };
         // Reads are short and mostly served from SQLite's page cache.
         let result = blocking(|| f(&conn)).map_err(|e| db_error(&location, e));
         let mut pool = self.0.readers.lock();
-        if pool.len() < READERS {
+        if pool.len() < READERS && !self.0.closed.load(Ordering::Acquire) {
             pool.push(conn);
         }
         result
@@ -264,16 +285,26 @@ impl StorageBackend for SqliteBackend {
     }
 
     async fn close(&self) -> Result<()> {
-        if self.0.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
+        let mut done = self.0.close_result.lock().await;
+        match *done {
+            Some(true) => return Ok(()),
+            Some(false) => {
+                return Err(Error::backend(
+                    "sqlite",
+                    false,
+                    "closing failed earlier: writes not synced then may be lost",
+                ));
+            }
+            None => {}
         }
+        self.0.closed.store(true, Ordering::Release);
         let (tx, rx) = oneshot::channel();
         let sender = self.0.writer.lock().take();
         let sent = sender
             .map(|s| s.send(Cmd::Close(tx)).is_ok())
             .unwrap_or(false);
         let result = if sent {
-            rx.await.map_err(|_| Error::Closed)?
+            rx.await.unwrap_or(Err(Error::Closed))
         } else {
             Ok(())
         };
@@ -282,7 +313,18 @@ impl StorageBackend for SqliteBackend {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         self.0.readers.lock().clear();
-        result
+        *done = Some(result.is_ok());
+        // The writer is gone: a retry cannot sync, so the failure is not temporary.
+        result.map_err(|e| match e {
+            Error::Backend {
+                backend, source, ..
+            } => Error::Backend {
+                backend,
+                temporary: false,
+                source,
+            },
+            other => other,
+        })
     }
 
     fn native_index(&self) -> Option<Arc<dyn MetadataIndex>> {

@@ -69,8 +69,13 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
             [],
             |r| r.get(0),
         )?;
-        if current >= SCHEMA_VERSION {
+        if current == SCHEMA_VERSION {
             return tx.commit();
+        }
+        if !(0..SCHEMA_VERSION).contains(&current) {
+            return Err(crate::sql::altered(format!(
+                "database schema version {current}; this build reads {SCHEMA_VERSION}"
+            )));
         }
         tx.execute_batch(MIGRATIONS[current as usize])?;
         tx.execute("DELETE FROM nadb_schema", [])?;

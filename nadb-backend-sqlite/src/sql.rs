@@ -36,8 +36,18 @@ pub(crate) fn open_connection(path: &Path, flags: OpenFlags, writer: bool) -> Re
     conn.busy_timeout(crate::BUSY_TIMEOUT)
         .map_err(|e| db_error(&loc, e))?;
     if writer {
-        conn.pragma_update(None, "journal_mode", "WAL")
+        // The durability design needs WAL; SQLite silently keeps another mode where WAL is
+        // impossible (some network filesystems), so the answer is checked.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(|e| db_error(&loc, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::backend(
+                "sqlite",
+                false,
+                std::io::Error::other(format!("{loc}: WAL journal mode unavailable (got {mode})")),
+            ));
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| db_error(&loc, e))?;
     }
@@ -49,24 +59,17 @@ pub(crate) fn writer_loop(conn: &mut Connection, location: &str, rx: mpsc::Recei
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Cmd::Apply(batch, tx) => {
-                let _ = tx.send(apply(conn, &batch).map_err(|e| applied_error(location, e)));
+                let _ = tx.send(apply(conn, &batch, false).map_err(|e| applied_error(location, e)));
             }
             Cmd::ApplySynced(batch, tx) => {
-                // The batch's own commit, made under synchronous=FULL, fsyncs the WAL.
+                // The batch's own commit, made under synchronous=FULL, fsyncs the WAL; it bumps
+                // the sync counter so it always changes a page, even when the ops change none.
                 let result = conn
                     .pragma_update(None, "synchronous", "FULL")
                     .map_err(Applied::Db)
-                    .and_then(|()| apply(conn, &batch));
+                    .and_then(|()| apply(conn, &batch, true));
                 let reset = conn.pragma_update(None, "synchronous", "NORMAL");
                 let result = result.and_then(|()| reset.map_err(Applied::Db));
-                // A batch of checks only writes nothing, so nothing was fsynced: sync anyway.
-                let result = result.and_then(|()| {
-                    if batch.ops.is_empty() {
-                        sync(conn).map_err(Applied::Db)
-                    } else {
-                        Ok(())
-                    }
-                });
                 let _ = tx.send(result.map_err(|e| applied_error(location, e)));
             }
             Cmd::Sync(tx) => {
@@ -78,6 +81,10 @@ pub(crate) fn writer_loop(conn: &mut Connection, location: &str, rx: mpsc::Recei
                 return;
             }
         }
+    }
+    // The backend was dropped (or its close cancelled) without a close command: sync anyway.
+    if let Err(e) = sync(conn) {
+        tracing::error!(error = %e, "final sync of a dropped SQLite backend failed");
     }
 }
 
@@ -99,7 +106,11 @@ impl From<rusqlite::Error> for Applied {
     }
 }
 
-fn apply(conn: &mut Connection, batch: &Batch) -> std::result::Result<(), Applied> {
+fn apply(
+    conn: &mut Connection,
+    batch: &Batch,
+    bump_sync: bool,
+) -> std::result::Result<(), Applied> {
     let (db, ns) = (batch.space.db(), batch.space.namespace());
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for c in &batch.checks {
@@ -168,8 +179,29 @@ fn apply(conn: &mut Connection, batch: &Batch) -> std::result::Result<(), Applie
             }
         }
     }
+    if bump_sync {
+        bump_sync_counter(&tx)?;
+    }
     tx.commit()?;
     Ok(())
+}
+
+/// An error for a database whose nadb tables are not as this build wrote them.
+pub(crate) fn altered(reason: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+        Some(reason),
+    )
+}
+
+/// Changes the sync counter row; fails if it is missing (then a sync would write nothing).
+fn bump_sync_counter(c: &Connection) -> rusqlite::Result<()> {
+    match c.execute("UPDATE nadb_sync SET n = n + 1", [])? {
+        1 => Ok(()),
+        n => Err(crate::sql::altered(format!(
+            "nadb_sync holds {n} rows, want 1: the database was altered"
+        ))),
+    }
 }
 
 /// Makes every commit so far durable: one write committed with `synchronous=FULL` fsyncs the
@@ -177,9 +209,7 @@ fn apply(conn: &mut Connection, batch: &Batch) -> std::result::Result<(), Applie
 /// update that leaves a record as it was, and then has nothing to commit or sync.
 fn sync(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
-    let result = conn
-        .execute("UPDATE nadb_sync SET n = n + 1", [])
-        .map(|_| ());
+    let result = bump_sync_counter(conn);
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     result
 }

@@ -29,3 +29,29 @@ async fn every_sync_commits_a_change() -> nadb_core::Result<()> {
     );
     b.close().await
 }
+
+/// `apply_synced` fsyncs even when its ops change nothing (a delete of a missing key): the
+/// commit always bumps the sync counter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_synced_commits_a_change_even_for_a_no_op_batch() -> nadb_core::Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.db");
+    let b = SqliteBackend::open(&path).await?;
+    let before = counter(&path);
+    let mut batch = nadb_core::Batch::new(Space::default());
+    batch.delete("not-there");
+    b.apply_synced(&batch).await?;
+    assert_eq!(counter(&path), before + 1);
+    b.close().await?;
+    b.close().await
+}
+
+#[tokio::test]
+async fn an_empty_or_memory_path_is_not_a_file() {
+    for bad in ["", ":memory:"] {
+        assert!(matches!(
+            SqliteBackend::open(bad).await,
+            Err(nadb_core::Error::InvalidArgument { .. })
+        ));
+    }
+}

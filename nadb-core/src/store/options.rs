@@ -65,7 +65,7 @@ impl SetOptions {
         let expires_at = match self.expiry {
             Expiry::Never => None,
             Expiry::After(ttl) => Some(expiry_after(now, ttl)?),
-            Expiry::At(at) if at > now => Some(at),
+            Expiry::At(at) if at > now => Some(within_range(at)?),
             Expiry::At(_) => {
                 return Err(Error::InvalidTtl {
                     reason: "expiry time is not in the future".into(),
@@ -83,7 +83,21 @@ pub(crate) fn expiry_after(now: Timestamp, ttl: Duration) -> Result<Timestamp> {
             reason: "ttl is zero".into(),
         });
     }
-    now.checked_add(ttl)
+    within_range(now.checked_add(ttl)?)
+}
+
+/// The latest expiry accepted: every backend can store it (SQLite's INTEGER is signed), and it
+/// is about 292 million years away.
+pub const MAX_EXPIRY: Timestamp = Timestamp::from_millis(i64::MAX as u64);
+
+fn within_range(at: Timestamp) -> Result<Timestamp> {
+    if at > MAX_EXPIRY {
+        return Err(Error::InvalidTtl {
+            reason: "expiry time is too far in the future; omit it for a key that never expires"
+                .into(),
+        });
+    }
+    Ok(at)
 }
 
 /// One page of keys and the cursor for the next.

@@ -200,6 +200,8 @@ pub async fn invalid_ttls(ctx: &Ctx) -> Result<()> {
         SetOptions::new().ttl(Duration::from_millis(u64::MAX)),
         SetOptions::new().expires_at(Timestamp::EPOCH),
         SetOptions::new().expires_at(Timestamp::from_millis(1)),
+        SetOptions::new().expires_at(Timestamp::MAX),
+        SetOptions::new().ttl(Duration::from_millis(i64::MAX as u64)),
     ];
     for opts in &bad {
         let r = s.set_with("k", "v", opts).await;
