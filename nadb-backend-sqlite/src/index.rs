@@ -108,26 +108,7 @@ fn put(
         meta.expires_at.map(|t| t.as_millis() as i64),
         meta.stored_len as i64
     ])?;
-    tx.prepare_cached("DELETE FROM nadb_index_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
-        .execute(params![db, ns, key])?;
-    let mut ins = tx.prepare_cached(
-        "INSERT INTO nadb_index_tags (db, ns, tag, key, expires_at, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let expires = meta.expires_at.map(|t| t.as_millis() as i64);
-    for t in meta.tags.iter() {
-        ins.execute(params![db, ns, t, key, expires, meta.version as i64])?;
-    }
-    Ok(())
-}
-
-fn remove(tx: &rusqlite::Transaction<'_>, space: &Space, key: &str) -> rusqlite::Result<()> {
-    let (db, ns) = (space.db(), space.namespace());
-    tx.prepare_cached("DELETE FROM nadb_index WHERE db = ?1 AND ns = ?2 AND key = ?3")?
-        .execute(params![db, ns, key])?;
-    tx.prepare_cached("DELETE FROM nadb_index_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
-        .execute(params![db, ns, key])?;
-    Ok(())
+    queries::write_tags(tx, &INDEX, space, key, meta)
 }
 
 #[async_trait]
@@ -138,7 +119,7 @@ impl MetadataIndex for SqliteIndex {
             for op in &batch.ops {
                 match op {
                     Op::Put { key, record } => put(&tx, &batch.space, key, &record.meta)?,
-                    Op::Delete { key } => remove(&tx, &batch.space, key)?,
+                    Op::Delete { key } => queries::remove_key(&tx, &INDEX, &batch.space, key)?,
                 }
             }
             tx.commit()

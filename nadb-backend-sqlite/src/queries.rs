@@ -161,3 +161,45 @@ pub(crate) fn distinct(tags: &[String]) -> Vec<String> {
     v.dedup();
     v
 }
+
+/// Replaces the tag rows of `key` with `meta`'s tags, each carrying the record's expiry and
+/// version.
+pub(crate) fn write_tags(
+    c: &Connection,
+    t: &Tables,
+    space: &Space,
+    key: &str,
+    meta: &nadb_core::Meta,
+) -> rusqlite::Result<()> {
+    let (db, ns) = (space.db(), space.namespace());
+    c.prepare_cached(&format!(
+        "DELETE FROM {} WHERE db = ?1 AND ns = ?2 AND key = ?3",
+        t.tags
+    ))?
+    .execute(params![db, ns, key])?;
+    let mut ins = c.prepare_cached(&format!(
+        "INSERT INTO {} (db, ns, tag, key, expires_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        t.tags
+    ))?;
+    let expires = meta.expires_at.map(millis);
+    for tag in meta.tags.iter() {
+        ins.execute(params![db, ns, tag, key, expires, meta.version as i64])?;
+    }
+    Ok(())
+}
+
+/// Removes `key`'s record row and tag rows.
+pub(crate) fn remove_key(
+    c: &Connection,
+    t: &Tables,
+    space: &Space,
+    key: &str,
+) -> rusqlite::Result<()> {
+    for table in [t.records, t.tags] {
+        c.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE db = ?1 AND ns = ?2 AND key = ?3"
+        ))?
+        .execute(params![space.db(), space.namespace(), key])?;
+    }
+    Ok(())
+}

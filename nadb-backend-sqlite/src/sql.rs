@@ -158,25 +158,9 @@ fn apply(
                     m.version as i64,
                     m.tags.join("\n"),
                 ])?;
-                tx.prepare_cached("DELETE FROM nadb_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
-                    .execute(params![db, ns, key])?;
-                let mut ins = tx.prepare_cached(
-                    "INSERT INTO nadb_tags (db, ns, tag, key, expires_at, version) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?;
-                let expires = m.expires_at.map(|t| t.as_millis() as i64);
-                for t in m.tags.iter() {
-                    ins.execute(params![db, ns, t, key, expires, m.version as i64])?;
-                }
+                queries::write_tags(&tx, &NATIVE, &batch.space, key, m)?;
             }
-            Op::Delete { key } => {
-                tx.prepare_cached(
-                    "DELETE FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3",
-                )?
-                .execute(params![db, ns, key])?;
-                tx.prepare_cached("DELETE FROM nadb_tags WHERE db = ?1 AND ns = ?2 AND key = ?3")?
-                    .execute(params![db, ns, key])?;
-            }
+            Op::Delete { key } => queries::remove_key(&tx, &NATIVE, &batch.space, key)?,
         }
     }
     if bump_sync {
