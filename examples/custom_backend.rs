@@ -102,6 +102,16 @@ impl StorageBackend for BTreeBackend {
             .collect())
     }
 
+    async fn spaces(&self) -> Result<Vec<Space>> {
+        let mut out: Vec<Space> = Vec::new();
+        for (space, _) in self.map.lock().keys() {
+            if out.last() != Some(space) {
+                out.push(space.clone());
+            }
+        }
+        Ok(out)
+    }
+
     async fn sync(&self) -> Result<()> {
         Ok(())
     }

@@ -112,6 +112,18 @@ impl Keydir {
             .collect()
     }
 
+    /// Every space holding a key, sorted.
+    pub(crate) fn space_names(&self) -> Vec<Space> {
+        let mut out: Vec<Space> = self
+            .spaces
+            .iter()
+            .filter(|(_, s)| !s.map.is_empty())
+            .map(|(space, _)| space.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Every space with its keys and metadata (for rebuilding the index).
     pub(crate) fn spaces(&self) -> impl Iterator<Item = (&Space, Vec<(String, Meta)>)> {
         self.spaces.iter().map(|(space, s)| {

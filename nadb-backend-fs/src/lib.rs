@@ -426,6 +426,11 @@ impl StorageBackend for FsBackend {
         Ok(self.0.keydir.read().scan(space, prefix, after, limit))
     }
 
+    async fn spaces(&self) -> Result<Vec<Space>> {
+        self.check_usable()?;
+        Ok(self.0.keydir.read().space_names())
+    }
+
     async fn sync(&self) -> Result<()> {
         self.check_usable()?;
         let (file, id) = {

@@ -272,6 +272,14 @@ impl StorageBackend for SqliteBackend {
             .await
     }
 
+    async fn spaces(&self) -> Result<Vec<Space>> {
+        self.read(sql::spaces)
+            .await?
+            .into_iter()
+            .map(|(db, ns)| Space::new(&db, &ns))
+            .collect()
+    }
+
     async fn sync(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         self.send(Cmd::Sync(tx))?;

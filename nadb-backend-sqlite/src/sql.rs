@@ -240,6 +240,13 @@ pub(crate) fn get(c: &Connection, space: &Space, key: &str) -> rusqlite::Result<
     .optional()
 }
 
+/// Every (db, namespace) holding a record, in order.
+pub(crate) fn spaces(c: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = c.prepare_cached("SELECT DISTINCT db, ns FROM nadb_records ORDER BY db, ns")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 pub(crate) fn scan(
     c: &Connection,
     space: &Space,

@@ -232,6 +232,16 @@ pub trait StorageBackend: Send + Sync + fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<(String, Meta)>>;
 
+    /// Every space holding at least one record (expired ones included), in [`Space`] order.
+    /// Export and migration walk a whole store with it. The default answers
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    async fn spaces(&self) -> Result<Vec<Space>> {
+        Err(crate::Error::Unsupported {
+            op: "spaces",
+            backend: self.info().scheme.to_string(),
+        })
+    }
+
     /// Durability barrier: returns once everything applied before it is on stable storage.
     async fn sync(&self) -> Result<()>;
 

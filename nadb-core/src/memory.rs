@@ -192,6 +192,19 @@ impl StorageBackend for MemoryBackend {
             .collect())
     }
 
+    async fn spaces(&self) -> Result<Vec<Space>> {
+        self.open_check()?;
+        let state = self.state.read();
+        let mut out: Vec<Space> = state
+            .spaces
+            .iter()
+            .filter(|(_, s)| !s.records.is_empty())
+            .map(|(space, _)| space.clone())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     async fn sync(&self) -> Result<()> {
         self.open_check()
     }

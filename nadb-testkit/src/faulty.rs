@@ -21,7 +21,7 @@ pub enum FaultOp {
     Read,
     /// `apply`.
     Apply,
-    /// `scan`.
+    /// `scan`, `spaces`.
     Scan,
     /// `sync`.
     Sync,
@@ -232,6 +232,11 @@ impl StorageBackend for FaultyBackend {
     ) -> Result<Vec<(String, Meta)>> {
         self.maybe_fail(FaultOp::Scan)?;
         self.inner.scan(space, prefix, after, limit).await
+    }
+
+    async fn spaces(&self) -> Result<Vec<Space>> {
+        self.maybe_fail(FaultOp::Scan)?;
+        self.inner.spaces().await
     }
 
     async fn sync(&self) -> Result<()> {

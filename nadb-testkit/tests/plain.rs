@@ -39,6 +39,9 @@ impl StorageBackend for Plain {
         all.reverse();
         Ok(all)
     }
+    async fn spaces(&self) -> Result<Vec<Space>> {
+        self.inner.spaces().await
+    }
     async fn sync(&self) -> Result<()> {
         self.inner.sync().await
     }

@@ -43,6 +43,28 @@ pub async fn space_isolation(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// `spaces()` lists a space once it holds a record and forgets it once it holds none.
+pub async fn spaces_listed(ctx: &Ctx) -> Result<()> {
+    let backend = ctx.backend();
+    let (a, b) = (ctx.space().clone(), ctx.other_space());
+    let listed = |all: &[nadb_core::Space], s: &nadb_core::Space| all.contains(s);
+    let before = backend.spaces().await?;
+    assert!(!listed(&before, &a) && !listed(&before, &b));
+    backend.put(&a, "k", raw_record(ctx, b"v", 1)).await?;
+    backend.put(&b, "k1", raw_record(ctx, b"v", 1)).await?;
+    backend.put(&b, "k2", raw_record(ctx, b"v", 1)).await?;
+    let all = backend.spaces().await?;
+    assert!(listed(&all, &a) && listed(&all, &b), "both spaces listed");
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+    backend.remove(&a, "k").await?;
+    let all = backend.spaces().await?;
+    assert!(!listed(&all, &a), "an emptied space is not listed");
+    assert!(listed(&all, &b));
+    backend.remove(&b, "k1").await?;
+    backend.remove(&b, "k2").await?;
+    Ok(())
+}
+
 /// A batch is one unit: a failing check or an invalid item writes nothing.
 pub async fn batch_atomicity(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;

@@ -49,6 +49,7 @@ suite! {
     input::invalid_limits,
     input::invalid_urls,
     layout::space_isolation,
+    layout::spaces_listed,
     layout::batch_atomicity [AtomicBatch],
     layout::batch_checks,
     layout::batch_ops_apply_in_order,
