@@ -50,6 +50,7 @@ pub mod cases;
 mod factory;
 mod faulty;
 pub mod process;
+pub mod redis;
 mod runner;
 
 pub use case::{Case, CaseFn, Ctx, IndexFactory, Need, StoreMode, policies, random_space};
