@@ -338,7 +338,7 @@ impl RedisBackend {
             }
             later.insert(op.key());
         }
-        for _ in 0..STALE_ATTEMPTS {
+        for attempt in 0..STALE_ATTEMPTS {
             let op_keys: Vec<&str> = {
                 let mut s = HashSet::new();
                 ops.iter()
@@ -347,7 +347,10 @@ impl RedisBackend {
                     .collect()
             };
             let mut tags: BTreeSet<String> = BTreeSet::new();
-            if !op_keys.is_empty() {
+            // The first attempt guesses the old tags are among the new ones (true for new
+            // keys and for overwrites that keep their tags): one round trip. When the script
+            // answers `stale`, the old tags are read first.
+            if attempt > 0 && !op_keys.is_empty() {
                 let old: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
                     .arg(sk.meta())
                     .arg(&op_keys)
