@@ -188,12 +188,15 @@ async fn check_space(
             report.records += 1;
             let record = match record {
                 Ok(Some(r)) => r,
+                // Unreadable records count as the scan lists them, so the index checks below
+                // report only the index's own disagreements.
                 Ok(None) => {
                     report.problems.push(Problem::new(
                         space,
                         Some(key),
                         "listed by scan but has no record",
                     ));
+                    expected.add(key, meta, started);
                     continue;
                 }
                 Err(e) => {
@@ -202,6 +205,7 @@ async fn check_space(
                         Some(key.clone()),
                         &e,
                     ));
+                    expected.add(key, meta, started);
                     continue;
                 }
             };

@@ -95,12 +95,19 @@ where
     }
 }
 
-/// The first line of a clap error, without its `error: ` prefix.
+/// The first paragraph of a clap error on one line, without its `error: ` prefix (the usage
+/// text after it is what `--help` shows).
 fn clap_message(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    format!("{first} (see --help)")
+    let paragraph: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let line = paragraph.join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    format!("{line} (see --help)")
 }
 
 /// Writes a failure (JSON on stdout when asked and not printed yet; one line on stderr) and
