@@ -6,3 +6,4 @@
 //! - `ingest`: a buffered bulk load with progress, then one flush to make it durable.
 //! - `transaction`: all-or-nothing transfers, rollback, conflicts and retried transactions.
 //! - `migrate`: an fs store copied to SQLite and checked, and the same through NDJSON.
+#![deny(missing_docs)]

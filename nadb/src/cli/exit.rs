@@ -41,7 +41,7 @@ impl Failure {
         }
     }
 
-    pub(crate) fn failure(message: impl Into<String>) -> Failure {
+    pub(crate) fn other(message: impl Into<String>) -> Failure {
         Failure {
             code: FAILURE,
             message: message.into(),
@@ -101,13 +101,13 @@ impl From<NdjsonError> for Failure {
     fn from(e: NdjsonError) -> Failure {
         match e {
             NdjsonError::Store(e) => e.into(),
-            other => Failure::failure(other.to_string()),
+            other => Failure::other(other.to_string()),
         }
     }
 }
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Failure {
-        Failure::failure(format!("i/o error: {e}"))
+        Failure::other(format!("i/o error: {e}"))
     }
 }

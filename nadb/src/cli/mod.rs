@@ -84,7 +84,7 @@ where
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return report(&mut out, Failure::failure(format!("cannot start: {e}"))),
+        Err(e) => return report(&mut out, Failure::other(format!("cannot start: {e}"))),
     };
     let result = runtime
         .block_on(dispatch(cli, &mut out))

@@ -43,7 +43,7 @@ fn read_stdin() -> Result<Vec<u8>, Failure> {
     std::io::stdin()
         .lock()
         .read_to_end(&mut buf)
-        .map_err(|e| Failure::failure(format!("reading the value from stdin: {e}")))?;
+        .map_err(|e| Failure::other(format!("reading the value from stdin: {e}")))?;
     Ok(buf)
 }
 

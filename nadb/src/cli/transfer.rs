@@ -30,13 +30,13 @@ pub(crate) async fn export(
         _ => Path::new("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| Failure::failure(format!("cannot create a file in {}: {e}", dir.display())))?;
+        .map_err(|e| Failure::other(format!("cannot create a file in {}: {e}", dir.display())))?;
     let summary = ndjson::export(store, tmp.as_file_mut(), &bars).await?;
     tmp.as_file()
         .sync_all()
-        .map_err(|e| Failure::failure(format!("syncing {}: {e}", path.display())))?;
+        .map_err(|e| Failure::other(format!("syncing {}: {e}", path.display())))?;
     tmp.persist(path)
-        .map_err(|e| Failure::failure(format!("writing {}: {}", path.display(), e.error)))?;
+        .map_err(|e| Failure::other(format!("writing {}: {}", path.display(), e.error)))?;
     if out.json {
         out.json(&json!({
             "file": path,
@@ -60,7 +60,7 @@ pub(crate) async fn import(
 ) -> Result<(), Failure> {
     let file = match &args.input {
         Some(p) if p.as_os_str() != "-" => File::open(p)
-            .map_err(|e| Failure::failure(format!("cannot open {}: {e}", p.display())))?,
+            .map_err(|e| Failure::other(format!("cannot open {}: {e}", p.display())))?,
         _ => {
             // Import reads its input twice (validate, then write): stdin is kept in a
             // temporary file that disappears when closed.
@@ -131,7 +131,7 @@ pub(crate) async fn migrate(
         Ok(())
     } else {
         let bad = report.spaces.iter().filter(|s| !s.matches()).count();
-        Err(Failure::failure(format!(
+        Err(Failure::other(format!(
             "migration copied {} records but {bad} spaces differ between source and target",
             report.copied
         ))

@@ -45,7 +45,7 @@ pub(crate) async fn verify(url: &str, out: &mut Output) -> Result<(), Failure> {
     if report.is_ok() {
         Ok(())
     } else {
-        Err(Failure::failure(format!(
+        Err(Failure::other(format!(
             "verify found {} problems; first: {}",
             report.problems.len(),
             report.problems.first().map(describe).unwrap_or_default()
