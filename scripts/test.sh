@@ -32,5 +32,9 @@ cargo test --workspace
 step "examples"
 cargo run -q -p nadb-examples --example quickstart
 cargo run -q -p nadb-examples --example custom_backend
+cargo run -q -p nadb-examples --example tags_and_ttl
+cargo run -q -p nadb-examples --example ingest
+cargo run -q -p nadb-examples --example transaction
+cargo run -q -p nadb-examples --example migrate
 
 step "all checks passed"

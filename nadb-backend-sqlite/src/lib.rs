@@ -29,6 +29,7 @@
 //!   reported as a temporary error, so the store's pipeline retries it.
 //! - **Index**: tags live in their own table, updated in the same transaction as the record;
 //!   tag queries, tag counts, expiry and counts are SQL queries (the backend's native index).
+#![deny(missing_docs)]
 
 mod index;
 mod queries;

@@ -39,9 +39,23 @@
 //!
 //! Every record lives in a [`Space`] (database + namespace). [`open`] starts in
 //! `default/default`; [`Store::with_space`] gives a handle on another space of the same store.
+//!
+//! ## Whole-store tools
+//!
+//! [`ndjson`] exports and imports every space as NDJSON, [`migrate`] copies a store into
+//! another and checks the copy, [`verify`] checks every record and the index. The `nadb`
+//! command-line tool (feature `cli`, logic in `cli`) runs them and every single-key operation.
 #![deny(missing_docs)]
 
 pub mod blocking;
+#[cfg(feature = "cli")]
+pub mod cli;
+mod load;
+pub mod migrate;
+pub mod ndjson;
+pub mod progress;
+pub mod verify;
+mod walk;
 
 pub use nadb_core::*;
 
