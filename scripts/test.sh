@@ -13,12 +13,18 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
 fi
 
 step "test tools"
-# The SQLite backend's tests read a database with the sqlite3 shell.
-if ! command -v sqlite3 >/dev/null 2>&1; then
+# The SQLite backend's tests read a database with the sqlite3 shell; the Redis backend's tests
+# start their own redis-server processes and build clusters with redis-cli.
+missing=()
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq sqlite3
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 sqlite3 --version
+redis-server --version
 
 step "cargo fmt --all --check"
 cargo fmt --all --check

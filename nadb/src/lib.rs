@@ -26,6 +26,7 @@
 //! |---|---|---|
 //! | `fs://PATH` | `fs` (default) | crash-safe log-structured files in a directory: [`fs`] |
 //! | `sqlite://PATH`, `sqlite://:memory:` | `sqlite` (default) | one SQLite file many processes can share: [`sqlite`] |
+//! | `redis://HOST:PORT/DB`, `redis+cluster://H1:P1,H2:P2` | `redis` (default) | a Redis server or Cluster, one slot per space: [`redis`] |
 //! | `memory://` | always | in-process, not persistent — the reference backend |
 //!
 //! Any type implementing [`StorageBackend`] works too: pass it to [`Store::builder`], and prove
@@ -66,6 +67,11 @@ pub use nadb_backend_fs as fs;
 /// The SQLite backend (feature `sqlite`). Linking it here registers `sqlite://`.
 #[cfg(feature = "sqlite")]
 pub use nadb_backend_sqlite as sqlite;
+
+/// The Redis backend (feature `redis`). Linking it here registers `redis://` and
+/// `redis+cluster://`.
+#[cfg(feature = "redis")]
+pub use nadb_backend_redis as redis;
 
 /// The URL of the embedded default store: a directory `nadb-data` under the working directory
 /// (or `memory://` when the `fs` feature is off).
