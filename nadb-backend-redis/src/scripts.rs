@@ -40,13 +40,14 @@ end
 /// reply), `stale` (undeclared tags met: read again), or `{conflict, key}`.
 const APPLY: &str = r#"
 local M, K, X, N, B = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local delta = 0
 local function unlink(key, f)
   for t = 8, #f do
     local tk = P .. 't:' .. f[t]
     redis.call('SREM', tk, key)
     if redis.call('SCARD', tk) == 0 then redis.call('SREM', N, f[t]) end
   end
-  redis.call('DECRBY', B, f[3])
+  delta = delta - tonumber(f[3])
   redis.call('HDEL', M, key)
   redis.call('ZREM', K, key)
   redis.call('ZREM', X, key)
@@ -67,11 +68,12 @@ local nops = tonumber(ARGV[i]); i = i + 1
 local ops = {}
 for o = 1, nops do
   local kind, key = ARGV[i], ARGV[i + 1]
-  ops[o] = { kind, key, i + 2 }
+  local m = redis.call('HGET', M, key)
+  -- Reused below unless an earlier op of the batch wrote the key.
+  ops[o] = { kind, key, i + 2, m }
   if kind == 'p' then i = i + 12 + tonumber(ARGV[i + 11])
   elseif kind == 'x' then i = i + 3
   else i = i + 2 end
-  local m = redis.call('HGET', M, key)
   if m then
     local f = fields(m)
     for t = 8, #f do if not declared[f[t]] then return 'stale' end end
@@ -88,10 +90,13 @@ for c = 0, nchecks - 1 do
     return { 'conflict', key }
   end
 end
+local first = {}
 for o = 1, nops do
   local kind, key, a = ops[o][1], ops[o][2], ops[o][3]
   local rkey = P .. 'r:' .. key
-  local old = redis.call('HGET', M, key)
+  local old = ops[o][4]
+  if first[key] then old = redis.call('HGET', M, key) end
+  first[key] = true
   if kind == 'x' then
     if old and fields(old)[1] == ARGV[a] and redis.call('EXISTS', rkey) == 0 then
       unlink(key, fields(old))
@@ -118,12 +123,13 @@ for o = 1, nops do
       redis.call('HSET', M, key, table.concat(parts, '\31'))
       redis.call('ZADD', K, 0, key)
       if parts[2] ~= '' then redis.call('ZADD', X, parts[2], key) end
-      redis.call('INCRBY', B, parts[3])
+      delta = delta + tonumber(parts[3])
     else
       redis.call('DEL', rkey)
     end
   end
 end
+if delta ~= 0 then redis.call('INCRBY', B, string.format('%.0f', delta)) end
 return 'ok'
 "#;
 
