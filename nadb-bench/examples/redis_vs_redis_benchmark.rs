@@ -20,7 +20,16 @@ fn rate(n: usize, t: Instant) -> f64 {
 /// `redis-benchmark` SET requests per second with `pipeline` commands in flight per client.
 fn redis_benchmark(port: u16, n: usize, pipeline: usize, clients: usize) -> Result<f64, String> {
     let out = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "set", "-d", "128"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "set",
+            "-d",
+            "128",
+        ])
         .args(["-r", "1000000", "-q", "--csv"])
         .args(["-n", &n.to_string(), "-P", &pipeline.to_string()])
         .args(["-c", &clients.to_string()])
@@ -69,7 +78,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sweep_interval(None)
         .build()
         .await?;
-    let store = store.with_space(nadb::Space::new("bench", "durable")?).await?;
+    let store = store
+        .with_space(nadb::Space::new("bench", "durable")?)
+        .await?;
     let t = Instant::now();
     for i in 0..durable {
         store.set(&format!("d{i}"), v.clone()).await?;

@@ -324,6 +324,21 @@ fn every_command_on_fs() {
 }
 
 #[test]
+fn every_command_on_redis() {
+    let server = nadb_testkit::redis::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let env = Env::new();
+    every_command(&env, &server.url(), &env.fs_url("copy"));
+    // Migrating the fs copy into a second root of the same server.
+    let copy = format!("{}?prefix=copy", server.url());
+    env.run(&env.fs_url("copy"), &["migrate", "--to", &copy])
+        .expect(0);
+    assert_eq!(
+        env.run(&copy, &["keys"]).expect(0).text(),
+        env.run(&env.fs_url("copy"), &["keys"]).expect(0).text()
+    );
+}
+
+#[test]
 fn every_command_on_sqlite() {
     let env = Env::new();
     every_command(&env, &env.sqlite_url("data.db"), &env.fs_url("copy"));
