@@ -112,9 +112,18 @@ impl Conn {
                 Ok(Conn::Standalone(conn))
             }
             Target::Cluster(nodes) => {
+                // The cluster client retries redirections and TRYAGAIN itself. While a slot
+                // migrates, every multi-key call on it answers TRYAGAIN until the move ends;
+                // the waits (up to 1 s each, about 10 s in all) outlast a typical slot move,
+                // and a longer outage reaches the caller as a temporary error instead of
+                // blocking a call for minutes.
                 let client = ClusterClientBuilder::new(nodes.clone())
                     .connection_timeout(CONNECT_TIMEOUT)
                     .response_timeout(RESPONSE_TIMEOUT)
+                    .retries(16)
+                    .min_retry_wait(50)
+                    .max_retry_wait(1000)
+                    .retry_wait_formula(10, 2)
                     .build()
                     .map_err(|e| Error::InvalidUrl {
                         url: redact_url(url),
@@ -177,6 +186,8 @@ pub(crate) fn is_temporary(e: &RedisError) -> bool {
                     | ServerErrorKind::ClusterDown
             )
     ) || matches!(e.code(), Some("BUSY" | "NOREPLICAS" | "LOADING"))
+        // A script that touches a key of a slot being migrated away: the slot settles soon.
+        || e.to_string().contains("non local key")
 }
 
 /// A Redis error as a backend error.

@@ -333,7 +333,7 @@ impl RedisBackend {
             if let WriteOp::Put(k, r) = op
                 && !later.contains(k)
             {
-                probe = Some((*k, r.meta.version));
+                probe = Some((*k, r.meta.version, r.meta.updated_at.as_millis()));
                 break;
             }
             later.insert(op.key());
@@ -383,8 +383,8 @@ impl RedisBackend {
                 inv.arg(t.as_str());
             }
             match probe {
-                Some((k, v)) => inv.arg(k).arg(v.to_string()),
-                None => inv.arg("").arg(""),
+                Some((k, v, updated)) => inv.arg(k).arg(v.to_string()).arg(updated.to_string()),
+                None => inv.arg("").arg("").arg(""),
             };
             inv.arg(checks.len());
             for (k, expect) in checks {

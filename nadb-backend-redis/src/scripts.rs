@@ -7,8 +7,9 @@
 //! and the client starts over.
 //!
 //! Read scripts declare the structures they read; the existence checks they make on record
-//! keys are hints that only decide what to leave out or to prune, and every prune goes through
-//! the apply script, which re-checks with declared keys.
+//! keys only decide what to leave out or to prune, and every prune goes through the apply
+//! script, which re-checks with declared keys. While a slot migrates, such an undeclared
+//! access can fail with a "non local key" error; it is reported as temporary.
 //!
 //! No script compares strings in Lua: Lua compares with the server's locale collation, not
 //! byte order. Ordering is left to sorted sets (`ZRANGEBYLEX` is byte order).
@@ -33,103 +34,166 @@ end
 
 /// Applies a batch. KEYS: meta hash, key index, expiry index, tag names, byte counter, then
 /// every record key and tag set the batch touches. ARGV: prefix; declared tag count and
-/// names; probe key and version; check count and (key, expected version or '') pairs; op
-/// count and ops: `p key value px version expires stored created updated codec value_len
-/// ntags tags…`, `d key`, or `x key version` (prune a record whose value the server expired).
-/// Returns `ok`, `applied` (the probe shows this batch already landed: a retry after a lost
-/// reply), `stale` (undeclared tags met: read again), or `{conflict, key}`.
+/// names; probe key, version and update time; check count and (key, expected version or '')
+/// pairs; op count and ops: `p key value px version expires stored created updated codec
+/// value_len ntags tags…`, `d key`, or `x key version` (prune a record whose value the server
+/// expired). Returns `ok`, `applied` (the probe shows this batch already landed: a retry after
+/// a lost reply), `stale` (undeclared tags met: read again), or `{conflict, key}`.
+///
+/// Three phases: read everything, work out each record's final state, then write — every
+/// addition before any removal, and each Redis key touched once per kind. No key is read or
+/// written after a removal may have emptied it: while its slot migrates, Redis refuses a
+/// script access to a key that no longer exists, and a script cannot be rolled back.
 const APPLY: &str = r#"
 local M, K, X, N, B = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local delta = 0
-local function unlink(key, f)
-  for t = 8, #f do
-    local tk = P .. 't:' .. f[t]
-    redis.call('SREM', tk, key)
-    if redis.call('SCARD', tk) == 0 then redis.call('SREM', N, f[t]) end
-  end
-  delta = delta - tonumber(f[3])
-  redis.call('HDEL', M, key)
-  redis.call('ZREM', K, key)
-  redis.call('ZREM', X, key)
-end
 local i = 2
 local declared = {}
 local nd = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nd do declared[ARGV[i]] = true; i = i + 1 end
-local probe, probe_version = ARGV[i], ARGV[i + 1]; i = i + 2
+local probe, probe_version, probe_updated = ARGV[i], ARGV[i + 1], ARGV[i + 2]; i = i + 3
 if probe_version ~= '' then
   local m = redis.call('HGET', M, probe)
-  if m and fields(m)[1] == probe_version then return 'applied' end
-end
-local nchecks = tonumber(ARGV[i]); i = i + 1
-local checks_at = i
-i = i + 2 * nchecks
-local nops = tonumber(ARGV[i]); i = i + 1
-local ops = {}
-for o = 1, nops do
-  local kind, key = ARGV[i], ARGV[i + 1]
-  local m = redis.call('HGET', M, key)
-  -- Reused below unless an earlier op of the batch wrote the key.
-  ops[o] = { kind, key, i + 2, m }
-  if kind == 'p' then i = i + 12 + tonumber(ARGV[i + 11])
-  elseif kind == 'x' then i = i + 3
-  else i = i + 2 end
   if m then
     local f = fields(m)
-    for t = 8, #f do if not declared[f[t]] then return 'stale' end end
+    if f[1] == probe_version and f[5] == probe_updated then return 'applied' end
   end
 end
-for c = 0, nchecks - 1 do
-  local key, want = ARGV[checks_at + 2 * c], ARGV[checks_at + 2 * c + 1]
-  local m = redis.call('HGET', M, key)
+local init, order = {}, {}
+local function load(key)
+  if init[key] == nil then
+    local m = redis.call('HGET', M, key)
+    local s = { meta = false, live = false }
+    if m then
+      s.meta = fields(m)
+      s.live = redis.call('EXISTS', P .. 'r:' .. key) == 1
+    end
+    init[key] = s
+    order[#order + 1] = key
+  end
+  return init[key]
+end
+local nchecks = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nchecks do
+  local key, want = ARGV[i], ARGV[i + 1]; i = i + 2
+  local s = load(key)
   local found = false
-  if m and redis.call('EXISTS', P .. 'r:' .. key) == 1 then found = fields(m)[1] end
+  if s.live then found = s.meta[1] end
   if want == '' then
     if found then return { 'conflict', key } end
   elseif found ~= want then
     return { 'conflict', key }
   end
 end
-local first = {}
-for o = 1, nops do
-  local kind, key, a = ops[o][1], ops[o][2], ops[o][3]
-  local rkey = P .. 'r:' .. key
-  local old = ops[o][4]
-  if first[key] then old = redis.call('HGET', M, key) end
-  first[key] = true
-  if kind == 'x' then
-    if old and fields(old)[1] == ARGV[a] and redis.call('EXISTS', rkey) == 0 then
-      unlink(key, fields(old))
+-- The ops in order, on each record's state as the batch so far leaves it.
+local final = {}
+local nops = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nops do
+  local kind, key, a = ARGV[i], ARGV[i + 1], i + 2
+  if kind == 'p' then i = i + 12 + tonumber(ARGV[i + 11])
+  elseif kind == 'x' then i = i + 3
+  else i = i + 2 end
+  local s = load(key)
+  if s.meta then
+    for t = 8, #s.meta do if not declared[s.meta[t]] then return 'stale' end end
+  end
+  local cur = final[key]
+  if cur == nil then
+    cur = false
+    if s.live then cur = { exp = s.meta[2], created = s.meta[4] } end
+  end
+  if kind == 'p' then
+    local parts = { ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8] }
+    -- An overwrite of a record still live at this write keeps its creation time.
+    if cur and (cur.exp == '' or tonumber(cur.exp) > tonumber(parts[5])) then parts[4] = cur.created end
+    local tags = {}
+    for t = 1, tonumber(ARGV[a + 9]) do tags[t] = ARGV[a + 9 + t]; parts[7 + t] = tags[t] end
+    final[key] = { exp = parts[2], created = parts[4], parts = parts, value = ARGV[a], px = ARGV[a + 1], tags = tags }
+  elseif kind == 'd' then
+    final[key] = false
+  elseif final[key] == nil and s.meta and not s.live and s.meta[1] == ARGV[a] then
+    final[key] = false
+  end
+end
+-- What changes, per Redis key.
+local hset, zadd_k, zadd_x, hdel, zrem_k, zrem_x, dels = {}, {}, {}, {}, {}, {}, {}
+local tag_add, tag_rem, new_names = {}, {}, {}
+local function add(t, tag, key)
+  if not t[tag] then t[tag] = {} end
+  local l = t[tag]
+  l[#l + 1] = key
+end
+local delta = 0
+for _, key in ipairs(order) do
+  local f, s = final[key], init[key]
+  if f ~= nil then
+    local old_tags = {}
+    if s.meta then
+      for t = 8, #s.meta do old_tags[s.meta[t]] = true end
+      delta = delta - tonumber(s.meta[3])
     end
-  else
-    local kept = nil
-    if old then
-      local f = fields(old)
-      if redis.call('EXISTS', rkey) == 1 then kept = f end
-      unlink(key, f)
-    end
-    if kind == 'p' then
-      local value, px, updated = ARGV[a], ARGV[a + 1], ARGV[a + 6]
-      local parts = { ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], updated, ARGV[a + 7], ARGV[a + 8] }
-      -- An overwrite of a record still live at this write keeps its creation time.
-      if kept and (kept[2] == '' or tonumber(kept[2]) > tonumber(updated)) then parts[4] = kept[4] end
-      if px == '' then redis.call('SET', rkey, value) else redis.call('SET', rkey, value, 'PX', px) end
-      for t = 1, tonumber(ARGV[a + 9]) do
-        local tag = ARGV[a + 9 + t]
-        parts[7 + t] = tag
-        redis.call('SADD', P .. 't:' .. tag, key)
-        redis.call('SADD', N, tag)
+    if f then
+      hset[#hset + 1] = key; hset[#hset + 1] = table.concat(f.parts, '\31')
+      if not s.meta then zadd_k[#zadd_k + 1] = '0'; zadd_k[#zadd_k + 1] = key end
+      if f.exp ~= '' then
+        zadd_x[#zadd_x + 1] = f.exp; zadd_x[#zadd_x + 1] = key
+      elseif s.meta and s.meta[2] ~= '' then
+        zrem_x[#zrem_x + 1] = key
       end
-      redis.call('HSET', M, key, table.concat(parts, '\31'))
-      redis.call('ZADD', K, 0, key)
-      if parts[2] ~= '' then redis.call('ZADD', X, parts[2], key) end
-      delta = delta + tonumber(parts[3])
-    else
-      redis.call('DEL', rkey)
+      delta = delta + tonumber(f.parts[3])
+      local new_tags = {}
+      for _, t in ipairs(f.tags) do
+        new_tags[t] = true
+        if not old_tags[t] then add(tag_add, t, key) end
+      end
+      for t in pairs(old_tags) do if not new_tags[t] then add(tag_rem, t, key) end end
+    elseif s.meta then
+      if s.live then dels[#dels + 1] = P .. 'r:' .. key end
+      hdel[#hdel + 1] = key
+      zrem_k[#zrem_k + 1] = key
+      if s.meta[2] ~= '' then zrem_x[#zrem_x + 1] = key end
+      for t in pairs(old_tags) do add(tag_rem, t, key) end
     end
   end
 end
+-- Tags whose set the batch empties, decided before anything is written.
+local emptied = {}
+for tag, keys in pairs(tag_rem) do
+  local added = 0
+  if tag_add[tag] then added = #tag_add[tag] end
+  if redis.call('SCARD', P .. 't:' .. tag) + added - #keys <= 0 then emptied[#emptied + 1] = tag end
+end
+local function bulk(cmd, key, args)
+  for s = 1, #args, 1000 do
+    redis.call(cmd, key, unpack(args, s, math.min(s + 999, #args)))
+  end
+end
+-- Additions.
+for _, key in ipairs(order) do
+  local f = final[key]
+  if f then
+    if f.px == '' then
+      redis.call('SET', P .. 'r:' .. key, f.value)
+    else
+      redis.call('SET', P .. 'r:' .. key, f.value, 'PX', f.px)
+    end
+  end
+end
+bulk('HSET', M, hset)
+bulk('ZADD', K, zadd_k)
+bulk('ZADD', X, zadd_x)
+for tag, keys in pairs(tag_add) do
+  bulk('SADD', P .. 't:' .. tag, keys)
+  new_names[#new_names + 1] = tag
+end
+bulk('SADD', N, new_names)
 if delta ~= 0 then redis.call('INCRBY', B, string.format('%.0f', delta)) end
+-- Removals.
+for s = 1, #dels, 1000 do redis.call('DEL', unpack(dels, s, math.min(s + 999, #dels))) end
+bulk('HDEL', M, hdel)
+bulk('ZREM', K, zrem_k)
+bulk('ZREM', X, zrem_x)
+for tag, keys in pairs(tag_rem) do bulk('SREM', P .. 't:' .. tag, keys) end
+bulk('SREM', N, emptied)
 return 'ok'
 "#;
 

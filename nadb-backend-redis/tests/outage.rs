@@ -125,11 +125,19 @@ async fn client_pause_mid_ingest_loses_nothing() {
     let s = store(&srv.url(), BufferedFlush::none().max_ops(1000).into()).await;
     let (ops, keys) = (100_000, 60_000);
     let port = srv.port();
+    let mut paused_at = None;
     ingest(&s, ops, keys, || {
         let out = nadb_testkit::redis::cli(port, &["CLIENT", "PAUSE", "2000", "ALL"]).unwrap();
         assert!(out.contains("OK"), "{out}");
+        paused_at = Some(std::time::Instant::now());
     })
     .await;
+    // The writes after the pause could only land once it ended.
+    let waited = paused_at.unwrap().elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "flush returned {waited:?} after the pause"
+    );
     assert_all(&s, keys, last_write(ops, keys)).await;
     assert_eq!(s.dlq_summary().entries, 0);
     s.close().await.unwrap();
@@ -216,14 +224,46 @@ async fn slot_migration_mid_ingest_is_invisible() {
         .trim()
         .parse()
         .unwrap();
-    let (ops, keys) = (30_000, 20_000);
+    let (ops, keys) = (30_000u64, 20_000u64);
     let cluster = Arc::new(cluster);
     let mover = cluster.clone();
     let mut migration = None;
-    ingest(&s, ops, keys, || {
-        migration = Some(std::thread::spawn(move || migrate_slot(&mover, slot)));
-    })
-    .await;
+    let tag = |i: u64| format!("g{}", i % 7);
+    for i in 0..ops {
+        if i == ops / 3 {
+            let mover = mover.clone();
+            migration = Some(std::thread::spawn(move || migrate_slot(&mover, slot)));
+        }
+        let key = format!("k{}", i % keys);
+        let mut opts = SetOptions::new().tags([tag(i)]);
+        if i % 5 == 0 {
+            opts = opts.ttl(Duration::from_secs(3600));
+        }
+        if i % 11 == 0 {
+            // A delete then a put of one key in one flush: both reach the backend in a batch.
+            s.delete(&key)
+                .await
+                .unwrap_or_else(|e| panic!("delete {i}: {e}"));
+        }
+        s.set_with(&key, format!("v{i}"), &opts)
+            .await
+            .unwrap_or_else(|e| panic!("write {i}: {e}"));
+        if i % 250 == 0 {
+            // Reads while the slot moves: a tag query, a scan page, a point read.
+            s.query_by_tags(&["g3"], TagMode::All, None, 50)
+                .await
+                .unwrap_or_else(|e| panic!("query at {i}: {e}"));
+            s.scan("k1", None, 20)
+                .await
+                .unwrap_or_else(|e| panic!("scan at {i}: {e}"));
+            s.get("k7")
+                .await
+                .unwrap_or_else(|e| panic!("get at {i}: {e}"));
+        }
+    }
+    s.flush()
+        .await
+        .unwrap_or_else(|e| panic!("flush failed: {e}"));
     let moved_to = migration
         .unwrap()
         .join()
@@ -234,12 +274,78 @@ async fn slot_migration_mid_ingest_is_invisible() {
         moved_to,
         "slot moved"
     );
-    assert_all(&s, keys, last_write(ops, keys)).await;
+    let last = last_write(ops, keys);
+    assert_all(&s, keys, &last).await;
+    // The index agrees with the records.
+    let mut by_tag: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for k in 0..keys {
+        let i: u64 = last(k)[1..].parse().unwrap();
+        by_tag.entry(tag(i)).or_default().push(format!("k{k}"));
+    }
+    let counts = s.list_tags().await.unwrap();
+    for (t, mut want) in by_tag {
+        assert_eq!(counts[&t], want.len() as u64, "count of {t}");
+        want.sort();
+        let got = s
+            .query_by_tags(&[t.as_str()], TagMode::All, None, 100_000)
+            .await
+            .unwrap();
+        assert_eq!(got.items, want, "members of {t}");
+    }
+    s.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_the_server_expired_is_gone_everywhere() {
+    let srv = server(&["--save", ""]);
+    let s = store(&srv.url(), FlushPolicy::Immediate).await;
+    let opts = SetOptions::new().tags(["t"]).ttl(Duration::from_secs(3600));
+    s.set_with("gone", "a", &opts).await.unwrap();
+    s.set_with("kept", "b", &opts).await.unwrap();
+    // What the server does when a native expiry fires: the value key disappears, the
+    // metadata and tag membership stay until pruned.
+    srv.cli(&["DEL", "nadb:{ingest:main}:r:gone"]).unwrap();
+    assert_eq!(
+        srv.cli(&["HEXISTS", "nadb:{ingest:main}:m", "gone"])
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    assert_eq!(s.get("gone").await.unwrap(), None);
+    assert!(!s.exists("gone").await.unwrap());
+    assert_eq!(s.scan("", None, 10).await.unwrap().items, ["kept"]);
+    let page = s
+        .query_by_tags(&["t"], TagMode::All, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.items, ["kept"]);
+    // The query met the dead record and pruned it.
+    assert_eq!(
+        srv.cli(&["HEXISTS", "nadb:{ingest:main}:m", "gone"])
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    assert_eq!(
+        srv.cli(&["SISMEMBER", "nadb:{ingest:main}:t:t", "gone"])
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    assert_eq!(s.len().await.unwrap(), 1);
+    assert_eq!(s.list_tags().await.unwrap()["t"], 1);
+    // The key is free again.
+    assert!(
+        s.set_if_absent("gone", "new", &SetOptions::new())
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.get("gone").await.unwrap().as_deref(), Some(&b"new"[..]));
     s.close().await.unwrap();
 }
 
 /// Moves `slot` to another primary the way `redis-cli --cluster reshard` does: mark it
-/// importing and migrating, MIGRATE its keys in small groups, then assign it. Returns the new
+/// importing and migrating, MIGRATE its keys in groups of 100, then assign it. Returns the new
 /// owner's port.
 fn migrate_slot(cluster: &RedisCluster, slot: u16) -> Result<u16, String> {
     let slot_s = slot.to_string();
@@ -253,7 +359,7 @@ fn migrate_slot(cluster: &RedisCluster, slot: u16) -> Result<u16, String> {
     to.cli(&["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &from_id])?;
     from.cli(&["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &to_id])?;
     loop {
-        let keys = from.cli(&["CLUSTER", "GETKEYSINSLOT", &slot_s, "10"])?;
+        let keys = from.cli(&["CLUSTER", "GETKEYSINSLOT", &slot_s, "100"])?;
         let keys: Vec<&str> = keys.lines().filter(|l| !l.is_empty()).collect();
         if keys.is_empty() {
             break;
@@ -274,7 +380,7 @@ fn migrate_slot(cluster: &RedisCluster, slot: u16) -> Result<u16, String> {
         if !(out.contains("OK") || out.contains("NOKEY")) {
             return Err(format!("MIGRATE answered {out}"));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
     for n in &cluster.nodes {
         n.cli(&["CLUSTER", "SETSLOT", &slot_s, "NODE", &to_id])?;

@@ -220,12 +220,19 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rfind('@') {
+    // Userinfo ends at the last `@` before any query: a password may itself hold `/` or `@`.
+    // Text without a `:` that holds a `/` before that `@` is a path (`fs://dir/a@b`), not
+    // credentials.
+    let query_start = rest.find(['?', '#']).unwrap_or(rest.len());
+    let at = rest[..query_start]
+        .rfind('@')
+        .filter(|&at| rest[..at].contains(':') || !rest[..at].contains('/'));
+    match at {
         Some(at) => {
-            let userinfo = &authority[..at];
-            let host = &authority[at + 1..];
+            let userinfo = &rest[..at];
+            let after = &rest[at + 1..];
+            let host_end = after.find('/').unwrap_or(after.len());
+            let (host, path) = after.split_at(host_end);
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
             let masked = if userinfo.contains(':') {
                 format!("{user}:***")
@@ -277,5 +284,10 @@ mod tests {
         assert_eq!(redact_url("memory://"), "memory://");
         assert_eq!(redact_url("no-scheme"), "no-scheme");
         assert_eq!(redact_url("fs:///a@b/c"), "fs:///a@b/c");
+        assert_eq!(redact_url("redis://u:pa/s@s@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(
+            redact_url("redis+cluster://u:p@a:1,b:2?prefix=x@y"),
+            "redis+cluster://u:***@a:1,b:2?prefix=x@y"
+        );
     }
 }

@@ -78,6 +78,31 @@ fn raw_command(port: u16, args: &[&str]) -> std::io::Result<String> {
         .to_string())
 }
 
+/// The `process_id` a server on `port` reports.
+fn server_pid(port: u16) -> Option<u32> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n").ok()?;
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while text.len() < 64 * 1024 {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+        let t = String::from_utf8_lossy(&text);
+        if let Some(at) = t.find("process_id:") {
+            let rest = &t[at + "process_id:".len()..];
+            // Only a whole line: the number may be split across reads.
+            if let Some(end) = rest.find("\r\n") {
+                return rest[..end].trim().parse().ok();
+            }
+        }
+    }
+    None
+}
+
 impl RedisServer {
     /// Starts a standalone server with persistence off.
     pub fn start() -> Result<RedisServer, String> {
@@ -128,12 +153,6 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            // LOADING while an AOF replays: keep waiting for PONG.
-            if let Ok(reply) = raw_command(self.port, &["PING"])
-                && reply == "+PONG"
-            {
-                return Ok(());
-            }
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(status)) = c.try_wait()
             {
@@ -143,6 +162,14 @@ impl RedisServer {
                     self.port,
                     self.dir.join("redis.log").display()
                 ));
+            }
+            // LOADING while an AOF replays: keep waiting for PONG, and only from our own
+            // process (another test's server may have taken the port first).
+            if let Ok(reply) = raw_command(self.port, &["PING"])
+                && reply == "+PONG"
+                && server_pid(self.port) == self.pid()
+            {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 self.kill();
