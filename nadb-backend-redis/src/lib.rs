@@ -194,9 +194,9 @@ impl RedisBackend {
         Ok(self.0.conn.clone())
     }
 
-    fn corrupt(space: &Space, key: &str, reason: &str) -> Error {
+    fn corrupt(space: &Space, reason: &str) -> Error {
         Error::Corrupt {
-            location: format!("redis space {space}, key of {} bytes", key.len()),
+            location: format!("redis space {space}"),
             offset: None,
             reason: reason.to_string(),
         }
@@ -225,26 +225,27 @@ impl RedisBackend {
             if reply.len() != chunk.len() * per_key {
                 return Err(Self::corrupt(
                     space,
-                    "",
                     "unexpected reply shape from the read script",
                 ));
             }
-            for (k, item) in chunk.iter().zip(reply.chunks(per_key)) {
-                let Value::BulkString(m) = &item[0] else {
+            // Values are moved out of the reply, never copied: they can be 64 MiB each.
+            let mut items = reply.into_iter();
+            for _ in chunk {
+                let (m, v) = (items.next(), if full { items.next() } else { None });
+                let Some(Value::BulkString(m)) = m else {
                     out.push(None);
                     continue;
                 };
-                let meta = meta::decode(m, &|| format!("redis space {space} metadata"))?;
-                let value = match item.get(1) {
-                    Some(Value::BulkString(v)) => {
-                        if v.len() as u64 != meta.stored_len {
-                            return Err(Self::corrupt(
-                                space,
-                                k,
-                                "stored value length differs from its metadata",
-                            ));
-                        }
-                        Some(Bytes::from(v.clone()))
+                let meta = meta::decode(&m, &|| format!("redis space {space} metadata"))?;
+                let value = match v {
+                    Some(Value::BulkString(v)) if v.len() as u64 == meta.stored_len => {
+                        Some(Bytes::from(v))
+                    }
+                    Some(Value::BulkString(_)) => {
+                        return Err(Self::corrupt(
+                            space,
+                            "a stored value's length differs from its metadata",
+                        ));
                     }
                     Some(_) => {
                         out.push(None);
@@ -313,17 +314,23 @@ impl RedisBackend {
         }
         let mut conn = self.conn()?;
         let sk = self.keys(space);
-        let mut touched: Vec<&str> = Vec::new();
+        // Every key the batch names: the written ones first (their old tags may be read).
         let mut seen = HashSet::new();
-        for k in ops
+        let mut touched: Vec<&str> = ops
             .iter()
             .map(WriteOp::key)
-            .chain(checks.iter().map(|c| c.0))
-        {
-            if seen.insert(k) {
-                touched.push(k);
-            }
-        }
+            .filter(|k| seen.insert(*k))
+            .collect();
+        let written = touched.len();
+        touched.extend(checks.iter().map(|c| c.0).filter(|k| seen.insert(*k)));
+        let new_tags: BTreeSet<&str> = ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Put(_, r) => Some(r.meta.tags.iter().map(String::as_str)),
+                _ => None,
+            })
+            .flatten()
+            .collect();
         // The last put of a key the batch does not touch again: finding its version stored
         // means this batch already landed (a retry after a lost reply). Batches with checks
         // are not probed: re-running one must report the conflict.
@@ -339,33 +346,19 @@ impl RedisBackend {
             later.insert(op.key());
         }
         for attempt in 0..STALE_ATTEMPTS {
-            let op_keys: Vec<&str> = {
-                let mut s = HashSet::new();
-                ops.iter()
-                    .map(WriteOp::key)
-                    .filter(|k| s.insert(*k))
-                    .collect()
-            };
-            let mut tags: BTreeSet<String> = BTreeSet::new();
+            let mut tags: BTreeSet<String> = new_tags.iter().map(|t| t.to_string()).collect();
             // The first attempt guesses the old tags are among the new ones (true for new
             // keys and for overwrites that keep their tags): one round trip. When the script
             // answers `stale`, the old tags are read first.
-            if attempt > 0 && !op_keys.is_empty() {
+            if attempt > 0 && written > 0 {
                 let old: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
                     .arg(sk.meta())
-                    .arg(&op_keys)
+                    .arg(&touched[..written])
                     .query_async(&mut conn)
                     .await
                     .map_err(redis_error)?;
                 for m in old.iter().flatten() {
-                    for t in m.split(|b| *b == 0x1f).skip(meta::FIRST_TAG) {
-                        tags.insert(String::from_utf8_lossy(t).into_owned());
-                    }
-                }
-            }
-            for op in ops {
-                if let WriteOp::Put(_, r) = op {
-                    tags.extend(r.meta.tags.iter().cloned());
+                    tags.extend(meta::raw_tags(m).map(|t| String::from_utf8_lossy(t).into_owned()));
                 }
             }
             let mut inv = APPLY_SCRIPT.prepare_invoke();
@@ -442,7 +435,6 @@ impl RedisBackend {
                 _ => {
                     return Err(Self::corrupt(
                         space,
-                        "",
                         "unexpected reply from the apply script",
                     ));
                 }
@@ -539,7 +531,7 @@ impl StorageBackend for RedisBackend {
         let mut out = Vec::with_capacity(reply.len() / 2);
         for pair in reply.chunks_exact(2) {
             let key = String::from_utf8(pair[0].clone())
-                .map_err(|_| Self::corrupt(space, "", "a stored key is not UTF-8"))?;
+                .map_err(|_| Self::corrupt(space, "a stored key is not UTF-8"))?;
             let meta = meta::decode(&pair[1], &|| format!("redis space {space} metadata"))?;
             out.push((key, meta));
         }

@@ -20,6 +20,11 @@ pub(crate) const SEP: char = '\u{1f}';
 /// The first field index (0-based) holding a tag.
 pub(crate) const FIRST_TAG: usize = 7;
 
+/// The tags of an encoded metadata string, without decoding the rest.
+pub(crate) fn raw_tags(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    raw.split(|b| *b == SEP as u8).skip(FIRST_TAG)
+}
+
 /// Encodes `meta` with `created_at` as given (the apply script may replace it).
 #[cfg(test)]
 pub(crate) fn encode(meta: &Meta) -> String {
@@ -116,6 +121,13 @@ mod tests {
              1700000000500\u{1f}1\u{1f}4096\u{1f}a:1\u{1f}b\u{1f}ü {x}*?"
         );
         assert_eq!(decode(s.as_bytes(), &|| "t".into()).unwrap(), sample());
+    }
+
+    #[test]
+    fn raw_tags_reads_only_tags() {
+        let s = encode(&sample());
+        let tags: Vec<&[u8]> = raw_tags(s.as_bytes()).collect();
+        assert_eq!(tags, [&b"a:1"[..], b"b", "ü {x}*?".as_bytes()]);
     }
 
     #[test]

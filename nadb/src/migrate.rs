@@ -73,6 +73,29 @@ impl SpaceReport {
     }
 }
 
+/// One line: the space, both sides' counts and checksums, and `ok` or `MISMATCH`.
+///
+/// ```
+/// use nadb::migrate::{SpaceDigest, SpaceReport};
+/// let d = SpaceDigest { records: 2, checksum: 0xabc };
+/// let r = SpaceReport { space: nadb::Space::default(), source: d, target: d };
+/// assert!(r.to_string().ends_with("ok"));
+/// ```
+impl std::fmt::Display for SpaceReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<30} source {:>10} records crc32c {:08x}   target {:>10} records crc32c {:08x}   {}",
+            self.space.to_string(),
+            self.source.records,
+            self.source.checksum,
+            self.target.records,
+            self.target.checksum,
+            if self.matches() { "ok" } else { "MISMATCH" }
+        )
+    }
+}
+
 /// What [`migrate`] copied and found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct MigrateReport {

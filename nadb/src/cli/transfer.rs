@@ -111,15 +111,7 @@ pub(crate) async fn migrate(
         }))?;
     } else {
         for s in &report.spaces {
-            out.line(format!(
-                "{:<40} source {:>10} records crc32c {:08x}   target {:>10} records crc32c {:08x}   {}",
-                s.space.to_string(),
-                s.source.records,
-                s.source.checksum,
-                s.target.records,
-                s.target.checksum,
-                if s.matches() { "ok" } else { "MISMATCH" }
-            ))?;
+            out.line(s.to_string())?;
         }
         out.line(format!(
             "copied {} records in {} spaces",
