@@ -155,7 +155,8 @@ impl RedisBackend {
                 _ => {
                     return Err(Error::InvalidUrl {
                         url: nadb_core::error::redact_url(url),
-                        reason: "the only option is ?prefix=ROOT (A-Z a-z 0-9 _ . -)".into(),
+                        reason: "the only option is ?prefix=ROOT (1 to 64 of A-Z a-z 0-9 _ . -)"
+                            .into(),
                     });
                 }
             },

@@ -1,6 +1,11 @@
 //! Workloads shared by the `nadb-bench` binary and the criterion benches: the store and a raw
-//! `RwLock<HashMap<String, Bytes>>` baseline, loaded with the same keys and values.
+//! `RwLock<HashMap<String, Bytes>>` baseline, loaded with the same keys and values; and
+//! [`RedbBaseline`], redb as a second baseline of the `nadb-bench-report` binary.
 #![deny(missing_docs)]
+
+mod redb_baseline;
+
+pub use redb_baseline::RedbBaseline;
 
 use std::collections::HashMap;
 use std::sync::RwLock;

@@ -48,6 +48,8 @@
 //! command-line tool (feature `cli`, logic in `cli`) runs them and every single-key operation.
 #![deny(missing_docs)]
 
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod blocking;
 #[cfg(feature = "cli")]
 pub mod cli;

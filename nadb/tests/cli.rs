@@ -545,3 +545,68 @@ fn migrate_reports_a_mismatch() {
     );
     assert!(r.stderr.contains("differ"), "{}", r.stderr);
 }
+
+#[test]
+fn bench_reports_in_three_forms_and_leaves_nothing_behind() {
+    let server = nadb_testkit::redis::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let env = Env::new();
+    let out = env.dir.path().join("report");
+    let redis = server.url();
+    let url = env.fs_url("untouched");
+    let args = [
+        "--json",
+        "bench",
+        "--keys",
+        "300",
+        "--backend",
+        "memory",
+        "--backend",
+        "sqlite",
+        "--backend",
+        "redis",
+        "--redis",
+        &redis,
+        "-o",
+    ];
+    let mut args = args.to_vec();
+    let out_arg = out.display().to_string();
+    args.push(&out_arg);
+    let j = env.run(&url, &args).expect(0).json();
+    let rows = j["rows"].as_array().expect("rows");
+    for backend in ["memory", "sqlite", "redis"] {
+        assert!(
+            rows.iter()
+                .any(|r| r["backend"] == backend && r["workload"] == "get_hot"),
+            "{backend} measured"
+        );
+    }
+    assert!(
+        rows.iter()
+            .all(|r| r["value"].as_f64().is_some_and(|v| v > 0.0))
+    );
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report.json"))
+            .expect("report.json parses");
+    assert_eq!(file["rows"].as_array().map(Vec::len), Some(rows.len()));
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(md.contains("| get hot") && md.contains("raw redis pipeline"));
+    let svg = std::fs::read_to_string(out.join("chart.svg")).expect("chart.svg");
+    assert!(svg.starts_with("<svg") && svg.contains("raw rusqlite"));
+    // Nothing left on the server, and the --url store was never opened.
+    assert_eq!(server.cli(&["DBSIZE"]).expect("DBSIZE").trim(), "0");
+    assert!(!env.dir.path().join("untouched").exists());
+
+    // Without --json: the markdown table.
+    let text = env
+        .run(&url, &["bench", "--keys", "100", "--backend", "memory"])
+        .expect(0)
+        .text();
+    assert!(
+        text.contains("| set 100 × 100 B + flush | memory | buffered |"),
+        "{text}"
+    );
+    // Usage errors.
+    env.run(&url, &["bench", "--backend", "redis"]).expect(2);
+    env.run(&url, &["bench", "--keys", "0"]).expect(2);
+    env.run(&url, &["bench", "--backend", "tape"]).expect(2);
+}

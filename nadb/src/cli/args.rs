@@ -61,6 +61,8 @@ pub(crate) enum Command {
     Migrate(MigrateArgs),
     /// Check that every record reads and decodes and that the index agrees with the records
     Verify,
+    /// Measure standard workloads on fresh temporary stores beside raw baselines
+    Bench(BenchArgs),
 }
 
 /// A single key.
@@ -131,4 +133,38 @@ pub(crate) struct MigrateArgs {
     /// The store to copy into
     #[arg(long, value_name = "URL")]
     pub(crate) to: String,
+}
+
+/// A backend `bench` can measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BenchBackend {
+    /// `memory://` beside a locked HashMap
+    Memory,
+    /// `fs://` in a temporary directory beside append + fdatasync
+    Fs,
+    /// `sqlite://` in a temporary directory beside raw rusqlite
+    Sqlite,
+    /// The server given by --redis beside a raw pipeline
+    Redis,
+}
+
+/// Arguments of `bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// A backend to measure (repeat for several; default memory, fs and sqlite)
+    #[arg(long = "backend", value_enum, value_name = "BACKEND")]
+    pub(crate) backends: Vec<BenchBackend>,
+    /// A standalone Redis server to measure too (redis://HOST:PORT/DB); the run writes under
+    /// its own key prefix and removes it at the end
+    #[arg(long, value_name = "URL")]
+    pub(crate) redis: Option<String>,
+    /// Keys per workload, the other sizes in proportion (default 10,000; 100,000 with --full)
+    #[arg(long)]
+    pub(crate) keys: Option<usize>,
+    /// The full sizes instead of the quick ones
+    #[arg(long)]
+    pub(crate) full: bool,
+    /// Also write report.json, report.md and chart.svg into this directory
+    #[arg(long, short, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
 }

@@ -7,12 +7,14 @@
 //!   keys [--prefix P] [--limit N]                meta KEY       tags
 //!   query --tag A [--tag B]... [--any]           stats          compact
 //!   export [-o FILE]    import [FILE|-]          migrate --to URL             verify
+//!   bench [--backend memory|fs|sqlite|redis]... [--redis URL] [--keys N] [--full] [-o DIR]
 //! ```
 //!
 //! `--url` defaults to the embedded store, [`DEFAULT_URL`](crate::DEFAULT_URL). Single-key
 //! commands, listings and `stats` work in the space `--db`/`--namespace` (default
 //! `default/default`); `export`, `migrate` and `verify` cover every space, and `import` puts
-//! lines without a space in that one.
+//! lines without a space in that one. `bench` ignores `--url`: it measures fresh temporary
+//! stores (and, with `--redis`, a prefix of its own on that server), never your data.
 //!
 //! **Exit codes**: [`OK`] 0; [`NOT_FOUND`] 1 (`get`/`meta`/`del` of a missing key, `exists`
 //! answering no); [`USAGE`] 2 (a bad command line, key, tag, space or TTL); [`FAILURE`] 3
@@ -23,10 +25,11 @@
 //! every command writes one JSON document on stdout instead — on failure
 //! `{"error":{"code":N,"kind":"not_found"|"usage"|"failure","message":…}}` — except `export`
 //! without `-o`, whose stdout is the NDJSON itself. Progress bars for `export`, `import`,
-//! `migrate`, `compact` and `verify` go to stderr, only when it is a terminal.
+//! `migrate`, `compact`, `verify` and `bench` go to stderr, only when it is a terminal.
 
 mod admin;
 mod args;
+mod bench;
 mod exit;
 mod listing;
 mod output;
@@ -137,6 +140,7 @@ async fn dispatch(cli: Cli, out: &mut Output) -> Result<(), Failure> {
     match cli.command {
         Command::Verify => return verify::verify(&cli.url, out).await,
         Command::Migrate(args) => return transfer::migrate(&cli.url, &args, out).await,
+        Command::Bench(args) => return bench::bench(&args, out).await,
         _ => {}
     }
     let store = open(&cli.url, space).await?;
@@ -153,7 +157,7 @@ async fn dispatch(cli: Cli, out: &mut Output) -> Result<(), Failure> {
         Command::Compact => admin::compact(&store, out).await,
         Command::Export(args) => transfer::export(&store, &args, out).await,
         Command::Import(args) => transfer::import(&store, &args, out).await,
-        Command::Verify | Command::Migrate(_) => Ok(()),
+        Command::Verify | Command::Migrate(_) | Command::Bench(_) => Ok(()),
     };
     let closed = store.close().await;
     result?;

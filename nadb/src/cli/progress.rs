@@ -12,13 +12,20 @@ use crate::progress::Progress;
 /// One bar per phase, drawn on stderr.
 pub(crate) struct Bars {
     visible: bool,
+    unit: &'static str,
     current: Mutex<Option<ProgressBar>>,
 }
 
 impl Bars {
     pub(crate) fn new() -> Bars {
+        Bars::counting("records")
+    }
+
+    /// Bars whose counts are of `unit` (e.g. `steps`).
+    pub(crate) fn counting(unit: &'static str) -> Bars {
         Bars {
             visible: std::io::stderr().is_terminal(),
+            unit,
             current: Mutex::new(None),
         }
     }
@@ -44,9 +51,10 @@ impl Progress for Bars {
         let bar = if !self.visible {
             ProgressBar::hidden()
         } else if let Some(total) = total {
-            ProgressBar::new(total).with_style(style(
-                "{msg:>10} [{bar:30}] {human_pos}/{human_len} records ({per_sec}, {elapsed_precise}, eta {eta})",
-            ))
+            ProgressBar::new(total).with_style(style(&format!(
+                "{{msg:>10}} [{{bar:30}}] {{human_pos}}/{{human_len}} {} ({{per_sec}}, {{elapsed_precise}}, eta {{eta}})",
+                self.unit
+            )))
         } else {
             ProgressBar::new_spinner().with_style(style(
                 "{msg:>10} {spinner} {human_pos} ({per_sec}, {elapsed_precise})",

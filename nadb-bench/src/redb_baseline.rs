@@ -1,0 +1,87 @@
+//! redb as a [`Baseline`]: the embedded store a Rust user would most likely pick instead of
+//! nadb's `fs://` backend. One database file per data set; a load is one write transaction,
+//! a durable write one transaction each (redb's default, immediately durable, commit).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use nadb::BoxError;
+use nadb::bench::Baseline;
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+
+/// redb databases in one directory.
+pub struct RedbBaseline {
+    dir: PathBuf,
+    sets: HashMap<String, Database>,
+}
+
+impl RedbBaseline {
+    /// Database files go into `dir`, which must exist.
+    pub fn new(dir: impl Into<PathBuf>) -> RedbBaseline {
+        RedbBaseline {
+            dir: dir.into(),
+            sets: HashMap::new(),
+        }
+    }
+
+    fn db(&mut self, set: &str) -> Result<&Database, BoxError> {
+        if !self.sets.contains_key(set) {
+            let db = Database::create(self.dir.join(format!("{set}.redb")))?;
+            self.sets.insert(set.to_string(), db);
+        }
+        self.sets
+            .get(set)
+            .ok_or_else(|| BoxError::from("database vanished"))
+    }
+}
+
+#[nadb::async_trait]
+impl Baseline for RedbBaseline {
+    fn name(&self) -> String {
+        "redb".into()
+    }
+
+    async fn load(&mut self, set: &str, items: &[(String, Bytes)]) -> Result<(), BoxError> {
+        let tx = self.db(set)?.begin_write()?;
+        {
+            let mut table = tx.open_table(TABLE)?;
+            for (k, v) in items {
+                table.insert(k.as_str(), &v[..])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    async fn put_durable(&mut self, set: &str, items: &[(String, Bytes)]) -> Result<(), BoxError> {
+        let db = self.db(set)?;
+        for (k, v) in items {
+            let tx = db.begin_write()?;
+            tx.open_table(TABLE)?.insert(k.as_str(), &v[..])?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    async fn get_all(&mut self, set: &str, keys: &[String]) -> Result<u64, BoxError> {
+        let rx = self.db(set)?.begin_read()?;
+        let table = rx.open_table(TABLE)?;
+        let mut found = 0;
+        for k in keys {
+            if let Some(v) = table.get(k.as_str())? {
+                std::hint::black_box(v.value().len());
+                found += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn reopen(&mut self, set: &str) -> Result<bool, BoxError> {
+        self.sets.remove(set);
+        self.db(set)?;
+        Ok(true)
+    }
+}
