@@ -43,4 +43,10 @@ cargo run -q -p nadb-examples --example ingest
 cargo run -q -p nadb-examples --example transaction
 cargo run -q -p nadb-examples --example migrate
 
+step "benchmark report at small sizes (the binary behind docs/bench)"
+bench_out="$(mktemp -d)"
+cargo run -q -p nadb-bench --bin nadb-bench-report -- --keys 300 --out "$bench_out" > /dev/null
+test -s "$bench_out/report.json" && test -s "$bench_out/report.md" && test -s "$bench_out/chart.svg"
+rm -rf "$bench_out"
+
 step "all checks passed"

@@ -4,7 +4,10 @@
 //!
 //! ```text
 //! cargo run --release -p nadb-bench --bin nadb-bench-report -- [--out DIR] [--quick | --keys N]
+//! cargo run --release -p nadb-bench --bin nadb-bench-report -- --render DIR
 //! ```
+//!
+//! `--render` measures nothing: it reads `DIR/report.json` and writes its table and chart again.
 //!
 //! `--out` defaults to `docs/bench` (what the README shows). Redis needs `redis-server`
 //! (scripts/test.sh installs it); without it the report says so and leaves Redis out.
@@ -17,12 +20,14 @@ use nadb_testkit::redis::RedisServer;
 
 struct Args {
     out: PathBuf,
+    render: bool,
     config: Config,
     command: String,
 }
 
 fn args() -> Result<Args, String> {
     let mut out = PathBuf::from("docs/bench");
+    let mut render = false;
     let mut config = Config::full();
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut command = "cargo run --release -p nadb-bench --bin nadb-bench-report".to_string();
@@ -33,24 +38,25 @@ fn args() -> Result<Args, String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = it.next().ok_or("--out needs a directory")?.into(),
-            "--quick" => {
-                config = Config {
-                    writers: config.writers,
-                    ..Config::quick()
-                }
+            "--render" => {
+                out = it.next().ok_or("--render needs a directory")?.into();
+                render = true;
             }
+            "--quick" => config = Config::quick(),
             "--keys" => {
-                config.keys = it
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("--keys needs a positive number")?;
+                config = Config::sized(
+                    it.next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|&n| n > 0)
+                        .ok_or("--keys needs a positive number")?,
+                );
             }
             other => return Err(format!("unknown argument {other:?} (see the file's docs)")),
         }
     }
     Ok(Args {
         out,
+        render,
         config,
         command,
     })
@@ -59,6 +65,14 @@ fn args() -> Result<Args, String> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args()?;
+    if args.render {
+        let saved: bench::Report =
+            serde_json::from_slice(&std::fs::read(args.out.join("report.json"))?)?;
+        for f in saved.write_to(&args.out)? {
+            eprintln!("wrote {}", f.display());
+        }
+        return Ok(());
+    }
     let dirs = tempfile::tempdir()?;
     let redb_dir = dirs.path().join("redb");
     std::fs::create_dir(&redb_dir)?;

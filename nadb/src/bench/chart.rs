@@ -35,7 +35,8 @@ pub(crate) fn ratios(report: &Report) -> Result<String, BenchError> {
         .collect();
     let n = bars.len().max(1);
     let lo = bars.iter().map(|b| b.1).fold(1.0, f64::min) / 1.5;
-    let hi = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.6;
+    // Room right of the longest bar for its label.
+    let hi = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 4.0;
     let height = 90 + BAR_HEIGHT * n as u32;
     let mut svg = String::new();
     {
@@ -89,7 +90,7 @@ pub(crate) fn ratios(report: &Report) -> Result<String, BenchError> {
         chart
             .draw_series(bars.iter().enumerate().map(|(i, (_, r))| {
                 Text::new(
-                    format!(" {r:.2}×"),
+                    format!(" {}", super::report::ratio_text(*r)),
                     (*r, SegmentValue::CenterOf(i)),
                     ("sans-serif", 12),
                 )

@@ -111,6 +111,15 @@ pub(crate) fn ratio(unit: Unit, nadb: f64, baseline: f64) -> f64 {
     if r.is_finite() { r } else { 0.0 }
 }
 
+/// A ratio with enough digits to tell small ones apart: `0.0043×`, `0.53×`, `516.29×`.
+pub(crate) fn ratio_text(r: f64) -> String {
+    if r < 0.1 {
+        format!("{r:.4}×")
+    } else {
+        format!("{r:.2}×")
+    }
+}
+
 /// A figure with its unit, short: `1.23 M ops/s`, `850 ops/s`, `4.2 ms`.
 fn human(unit: Unit, v: f64) -> String {
     match unit {
@@ -184,13 +193,13 @@ impl Report {
             for b in &row.baselines {
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {ours} | {} | {} | {:.2}× |",
+                    "| {} | {} | {} | {ours} | {} | {} | {} |",
                     row.title,
                     row.backend,
                     row.mode.name(),
                     b.name.replace('|', "\\|"),
                     human(row.unit, b.value),
-                    b.ratio
+                    ratio_text(b.ratio)
                 );
             }
         }
