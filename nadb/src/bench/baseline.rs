@@ -125,6 +125,17 @@ struct Log {
 
 impl LogBaseline {
     /// Files go into `dir`, which must exist.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use nadb::bench::{Baseline, LogBaseline};
+    /// let dir = tempfile::tempdir()?;
+    /// let mut log = LogBaseline::new(dir.path());
+    /// log.put_durable("s", &[("k".into(), "v".into())]).await?;
+    /// assert!(log.reopen("s").await?); // the index is rebuilt from the file
+    /// assert_eq!(log.get_all("s", &["k".into()]).await?, 1);
+    /// # Ok::<(), nadb::BoxError>(()) }).unwrap();
+    /// ```
     pub fn new(dir: impl Into<PathBuf>) -> LogBaseline {
         LogBaseline {
             dir: dir.into(),
@@ -255,6 +266,16 @@ pub struct SqliteBaseline {
 #[cfg(feature = "sqlite")]
 impl SqliteBaseline {
     /// Database files go into `dir`, which must exist.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use nadb::bench::{Baseline, SqliteBaseline};
+    /// let dir = tempfile::tempdir()?;
+    /// let mut db = SqliteBaseline::new(dir.path());
+    /// db.load("s", &[("k".into(), "v".into())]).await?;
+    /// assert_eq!(db.get_all("s", &["k".into(), "missing".into()]).await?, 1);
+    /// # Ok::<(), nadb::BoxError>(()) }).unwrap();
+    /// ```
     pub fn new(dir: impl Into<PathBuf>) -> SqliteBaseline {
         SqliteBaseline {
             dir: dir.into(),
@@ -356,6 +377,15 @@ impl std::fmt::Debug for RedisBaseline {
 #[cfg(feature = "redis")]
 impl RedisBaseline {
     /// Connects to a standalone server at `url` (`redis://HOST:PORT/DB`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), nadb::BoxError> {
+    /// use nadb::bench::{Baseline, RedisBaseline};
+    /// let mut raw = RedisBaseline::connect("redis://127.0.0.1:6379/0", "scratch").await?;
+    /// raw.load("s", &[("k".into(), "v".into())]).await?; // SET scratch:raw:s:k v
+    /// raw.cleanup().await?; // unlinks scratch*
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(url: &str, prefix: &str) -> Result<RedisBaseline, BoxError> {
         let client = ::redis::Client::open(url)?;
         let conn = client.get_multiplexed_async_connection().await?;

@@ -301,6 +301,16 @@ impl Target {
 /// (target, workload, mode) to `progress`. A mode a backend rejects with a configuration error
 /// and a workload that needs persistence on a backend without it are left out of the report.
 /// Baselines' [`cleanup`](Baseline::cleanup) runs at the end, also after a failure.
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use nadb::bench::{run, Config, Target, Workload};
+///
+/// let report = run(&Config::sized(200), vec![Target::sqlite()?], &()).await?;
+/// let reopen = report.rows.iter().find(|r| r.workload == Workload::Reopen).unwrap();
+/// assert_eq!(reopen.baselines[0].name, "raw rusqlite");
+/// # Ok::<(), nadb::bench::BenchError>(()) }).unwrap();
+/// ```
 pub async fn run(
     config: &Config,
     mut targets: Vec<Target>,

@@ -159,7 +159,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report as pretty-printed JSON.
+    /// The report as pretty-printed JSON; the markdown and SVG forms are
+    /// [`to_markdown`](Report::to_markdown) and [`to_svg`](Report::to_svg), all three written by
+    /// [`write_to`](Report::write_to) (example on [`Report`]).
     pub fn to_json(&self) -> String {
         // Plain data with string keys and finite floats: serialising cannot fail, but a
         // failure would still be visible rather than a panic.

@@ -24,6 +24,10 @@ pub enum Mode {
 
 impl Mode {
     /// The name used in reports: `immediate`, `buffered`, `memory_first`.
+    ///
+    /// ```
+    /// assert_eq!(nadb::bench::Mode::MemoryFirst.name(), "memory_first");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Mode::Immediate => "immediate",
@@ -82,6 +86,10 @@ impl Workload {
     ];
 
     /// A short machine name, e.g. `get_hot` (also the data-set name given to baselines).
+    ///
+    /// ```
+    /// assert_eq!(nadb::bench::Workload::GetHot.slug(), "get_hot");
+    /// ```
     pub fn slug(self) -> &'static str {
         match self {
             Workload::Set => "set",
@@ -97,6 +105,11 @@ impl Workload {
     }
 
     /// A title for tables, with the sizes of `config`.
+    ///
+    /// ```
+    /// use nadb::bench::{Config, Workload};
+    /// assert_eq!(Workload::Reopen.title(&Config::sized(500)), "reopen with 500 keys");
+    /// ```
     pub fn title(self, config: &Config) -> String {
         match self {
             Workload::Set => format!("set {} × 100 B + flush", config.keys),
@@ -122,6 +135,11 @@ impl Workload {
 
     /// The modes the workload runs in: sets in the mode that gives them meaning, reads and
     /// queries with and without `memory_first`.
+    ///
+    /// ```
+    /// use nadb::bench::{Mode, Workload};
+    /// assert_eq!(Workload::DurableSet1.modes(), [Mode::Immediate]);
+    /// ```
     pub fn modes(self) -> &'static [Mode] {
         match self {
             Workload::Set => &[Mode::Buffered],
@@ -136,6 +154,11 @@ impl Workload {
     }
 
     /// What the figure measures.
+    ///
+    /// ```
+    /// use nadb::bench::{Unit, Workload};
+    /// assert_eq!(Workload::TagQuery.unit(), Unit::Millis);
+    /// ```
     pub fn unit(self) -> Unit {
         match self {
             Workload::TagQuery | Workload::Reopen => Unit::Millis,
