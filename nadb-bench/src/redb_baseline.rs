@@ -1,6 +1,8 @@
 //! redb as a [`Baseline`]: the embedded store a Rust user would most likely pick instead of
 //! nadb's `fs://` backend. One database file per data set; a load is one write transaction,
-//! a durable write one transaction each (redb's default, immediately durable, commit).
+//! a durable write one transaction each (redb's default, immediately durable, commit);
+//! concurrent writers are threads taking turns at redb's single write transaction. Reads
+//! share one read transaction per `get_all`, as a reader of many keys would.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,14 +29,10 @@ impl RedbBaseline {
         }
     }
 
-    fn db(&mut self, set: &str) -> Result<&Database, BoxError> {
-        if !self.sets.contains_key(set) {
-            let db = Database::create(self.dir.join(format!("{set}.redb")))?;
-            self.sets.insert(set.to_string(), db);
-        }
+    fn db(&self, set: &str) -> Result<&Database, BoxError> {
         self.sets
             .get(set)
-            .ok_or_else(|| BoxError::from("database vanished"))
+            .ok_or_else(|| BoxError::from(format!("data set {set} is not open")))
     }
 }
 
@@ -42,6 +40,19 @@ impl RedbBaseline {
 impl Baseline for RedbBaseline {
     fn name(&self) -> String {
         "redb".into()
+    }
+
+    async fn open(&mut self, set: &str) -> Result<(), BoxError> {
+        if !self.sets.contains_key(set) {
+            let db = Database::create(self.dir.join(format!("{set}.redb")))?;
+            self.sets.insert(set.to_string(), db);
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self, set: &str) -> Result<bool, BoxError> {
+        self.sets.remove(set);
+        Ok(true)
     }
 
     async fn load(&mut self, set: &str, items: &[(String, Bytes)]) -> Result<(), BoxError> {
@@ -66,6 +77,35 @@ impl Baseline for RedbBaseline {
         Ok(())
     }
 
+    async fn put_durable_concurrent(
+        &mut self,
+        set: &str,
+        items: &[(String, Bytes)],
+        writers: usize,
+    ) -> Result<(), BoxError> {
+        let db = self.db(set)?;
+        let writers = writers.max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..writers)
+                .map(|w| {
+                    scope.spawn(move || -> Result<(), BoxError> {
+                        for (k, v) in items.iter().skip(w).step_by(writers) {
+                            let tx = db.begin_write()?;
+                            tx.open_table(TABLE)?.insert(k.as_str(), &v[..])?;
+                            tx.commit()?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| BoxError::from("redb writer thread panicked"))??;
+            }
+            Ok(())
+        })
+    }
+
     async fn get_all(&mut self, set: &str, keys: &[String]) -> Result<u64, BoxError> {
         let rx = self.db(set)?.begin_read()?;
         let table = rx.open_table(TABLE)?;
@@ -77,11 +117,5 @@ impl Baseline for RedbBaseline {
             }
         }
         Ok(found)
-    }
-
-    async fn reopen(&mut self, set: &str) -> Result<bool, BoxError> {
-        self.sets.remove(set);
-        self.db(set)?;
-        Ok(true)
     }
 }

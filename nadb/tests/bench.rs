@@ -1,9 +1,16 @@
-//! `nadb::bench`: the baselines keep what they write across a reopen, and a run's report holds
-//! one consistent row per workload and mode, in all three forms.
+//! `nadb::bench`: the baselines keep what they write across a reopen, their opening and
+//! closing stay out of the figures, cleanup runs after a failure, and a run's report holds one
+//! consistent row per workload and mode, in all three forms.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
+use nadb::BoxError;
 use nadb::bench::{
-    Baseline, Config, LogBaseline, Mode, Report, SqliteBaseline, Target, Unit, Workload, run,
+    Baseline, BenchError, Config, LogBaseline, MapBaseline, Mode, Report, SqliteBaseline, Target,
+    Unit, Workload, run,
 };
 
 fn items(n: usize) -> Vec<(String, Bytes)> {
@@ -14,18 +21,26 @@ fn items(n: usize) -> Vec<(String, Bytes)> {
 
 async fn survives_reopen(b: &mut dyn Baseline) {
     let bulk = items(500);
+    b.open("s").await.unwrap();
     b.load("s", &bulk).await.unwrap();
     let durable: Vec<_> = (0..20)
         .map(|i| (format!("d{i}"), Bytes::from(vec![b'x'; 100 + i])))
         .collect();
     b.put_durable("s", &durable).await.unwrap();
-    assert!(b.reopen("s").await.unwrap(), "{} persists", b.name());
+    let concurrent: Vec<_> = (0..40)
+        .map(|i| (format!("c{i}"), Bytes::from(format!("c{i}"))))
+        .collect();
+    b.put_durable_concurrent("s", &concurrent, 8).await.unwrap();
+    assert!(b.close("s").await.unwrap(), "{} persists", b.name());
+    b.open("s").await.unwrap();
     let keys: Vec<String> = bulk
         .iter()
         .chain(&durable)
+        .chain(&concurrent)
         .map(|(k, _)| k.clone())
         .collect();
-    assert_eq!(b.get_all("s", &keys).await.unwrap(), 520);
+    assert_eq!(b.get_all("s", &keys).await.unwrap(), 560);
+    b.open("other").await.unwrap();
     assert_eq!(
         b.get_all("other", &keys).await.unwrap(),
         0,
@@ -95,7 +110,7 @@ async fn a_run_reports_every_workload_and_mode() {
         .collect();
     assert_eq!(rows("memory"), memory);
 
-    let back: Report = serde_json::from_str(&report.to_json()).unwrap();
+    let back: Report = serde_json::from_str(&report.to_json().unwrap()).unwrap();
     assert_eq!(back.machine, report.machine);
     assert_eq!(back.config, report.config);
     assert_eq!(back.rows.len(), report.rows.len());
@@ -131,4 +146,126 @@ async fn a_redis_target_refuses_a_url_with_a_query() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("without a query"), "{err}");
+}
+
+/// A map whose opening and closing take 200 ms: none of it may show in a figure.
+struct Slow {
+    inner: MapBaseline,
+    persisted: bool,
+}
+
+#[nadb::async_trait]
+impl Baseline for Slow {
+    fn name(&self) -> String {
+        "slow to open".into()
+    }
+    async fn open(&mut self, set: &str) -> Result<(), BoxError> {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.inner.open(set).await
+    }
+    async fn close(&mut self, _set: &str) -> Result<bool, BoxError> {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Claims persistence so the reopen rows run; the map keeps its data anyway.
+        Ok(self.persisted)
+    }
+    async fn load(&mut self, set: &str, items: &[(String, Bytes)]) -> Result<(), BoxError> {
+        self.inner.load(set, items).await
+    }
+    async fn put_durable(&mut self, set: &str, items: &[(String, Bytes)]) -> Result<(), BoxError> {
+        self.inner.put_durable(set, items).await
+    }
+    async fn put_durable_concurrent(
+        &mut self,
+        set: &str,
+        items: &[(String, Bytes)],
+        writers: usize,
+    ) -> Result<(), BoxError> {
+        self.inner.put_durable_concurrent(set, items, writers).await
+    }
+    async fn get_all(&mut self, set: &str, keys: &[String]) -> Result<u64, BoxError> {
+        self.inner.get_all(set, keys).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_and_closing_a_baseline_is_not_timed_except_in_a_reopen() {
+    let target = Target::fs().unwrap().with_baseline(Slow {
+        inner: MapBaseline::default(),
+        persisted: true,
+    });
+    let report = run(&Config::sized(300), vec![target], &()).await.unwrap();
+    for row in &report.rows {
+        let Some(slow) = row.baselines.iter().find(|b| b.name == "slow to open") else {
+            continue;
+        };
+        match row.unit {
+            // The timed part alone takes far less than the 200 ms an open or close would add.
+            Unit::OpsPerSec => assert!(row.ops as f64 / slow.value < 0.1, "{row:?}"),
+            // The reopen times exactly one open (200 ms) and one read.
+            Unit::Millis => assert!((200.0..400.0).contains(&slow.value), "{row:?}"),
+        }
+    }
+    assert!(report.rows.iter().any(|r| r.workload == Workload::Reopen));
+}
+
+/// Fails every write; remembers whether cleanup ran.
+struct Failing(Arc<AtomicBool>);
+
+#[nadb::async_trait]
+impl Baseline for Failing {
+    fn name(&self) -> String {
+        "failing".into()
+    }
+    async fn open(&mut self, _set: &str) -> Result<(), BoxError> {
+        Ok(())
+    }
+    async fn close(&mut self, _set: &str) -> Result<bool, BoxError> {
+        Ok(false)
+    }
+    async fn load(&mut self, _: &str, _: &[(String, Bytes)]) -> Result<(), BoxError> {
+        Err("disk on fire".into())
+    }
+    async fn put_durable(&mut self, _: &str, _: &[(String, Bytes)]) -> Result<(), BoxError> {
+        Err("disk on fire".into())
+    }
+    async fn put_durable_concurrent(
+        &mut self,
+        _: &str,
+        _: &[(String, Bytes)],
+        _: usize,
+    ) -> Result<(), BoxError> {
+        Err("disk on fire".into())
+    }
+    async fn get_all(&mut self, _: &str, _: &[String]) -> Result<u64, BoxError> {
+        Ok(0)
+    }
+    async fn cleanup(&mut self) -> Result<(), BoxError> {
+        self.0.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_baseline_fails_the_run_and_is_still_cleaned_up() {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let target =
+        Target::new("memory", |_| "memory://".into()).with_baseline(Failing(cleaned.clone()));
+    let err = run(&Config::sized(100), vec![target], &())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BenchError::Baseline { ref name, .. } if name == "failing"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("disk on fire"));
+    assert!(cleaned.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn zero_sizes_are_refused() {
+    let mut config = Config::sized(100);
+    config.hot_gets = 0;
+    let err = run(&config, vec![Target::memory()], &()).await.unwrap_err();
+    assert!(matches!(err, BenchError::Config(_)), "{err}");
+    assert!(err.to_string().contains("hot_gets"));
 }

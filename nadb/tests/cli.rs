@@ -553,6 +553,11 @@ fn bench_reports_in_three_forms_and_leaves_nothing_behind() {
     let out = env.dir.path().join("report");
     let redis = server.url();
     let url = env.fs_url("untouched");
+    // Keys the run did not write, some close to its own names, must survive it.
+    let foreign = ["nadb:keep", "nadb-bench-x", "nadb-bench-:raw:k", "user:1"];
+    for k in foreign {
+        server.cli(&["SET", k, "mine"]).expect("SET");
+    }
     let args = [
         "--json",
         "bench",
@@ -589,11 +594,33 @@ fn bench_reports_in_three_forms_and_leaves_nothing_behind() {
             .expect("report.json parses");
     assert_eq!(file["rows"].as_array().map(Vec::len), Some(rows.len()));
     let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
-    assert!(md.contains("| get hot") && md.contains("raw redis pipeline"));
+    assert!(md.contains("| get hot") && md.contains("raw redis client"));
     let svg = std::fs::read_to_string(out.join("chart.svg")).expect("chart.svg");
     assert!(svg.starts_with("<svg") && svg.contains("raw rusqlite"));
-    // Nothing left on the server, and the --url store was never opened.
-    assert_eq!(server.cli(&["DBSIZE"]).expect("DBSIZE").trim(), "0");
+    // Only the foreign keys are left on the server, and the --url store was never opened.
+    assert_eq!(
+        server.cli(&["DBSIZE"]).expect("DBSIZE").trim(),
+        foreign.len().to_string()
+    );
+    for k in foreign {
+        assert_eq!(server.cli(&["GET", k]).expect("GET").trim(), "mine", "{k}");
+    }
+    // Sizes follow --keys.
+    assert_eq!(j["config"]["durable_writes"], 20);
+    // bench never opens --url, and its password never reaches the report.
+    let secret = "redis://u:hunter2@127.0.0.1:1/0";
+    let j = env
+        .run(
+            secret,
+            &["--json", "bench", "--keys", "100", "--backend", "memory"],
+        )
+        .expect(0)
+        .json();
+    let command = j["command"].as_str().expect("command");
+    assert!(
+        command.contains("127.0.0.1:1") && !command.contains("hunter2"),
+        "{command}"
+    );
     assert!(!env.dir.path().join("untouched").exists());
 
     // Without --json: the markdown table.
@@ -607,6 +634,8 @@ fn bench_reports_in_three_forms_and_leaves_nothing_behind() {
     );
     // Usage errors.
     env.run(&url, &["bench", "--backend", "redis"]).expect(2);
+    env.run(&url, &["bench", "--backend", "memory", "--redis", &redis])
+        .expect(2);
     env.run(&url, &["bench", "--keys", "0"]).expect(2);
     env.run(&url, &["bench", "--backend", "tape"]).expect(2);
 }

@@ -3,14 +3,15 @@
 //!
 //! A [`Target`] is a backend (a URL per data set) plus the [`Baseline`]s it is compared with:
 //! `memory://` with a locked `HashMap`, `fs://` with an append-only file and `fdatasync`,
-//! `sqlite://` with raw rusqlite, `redis://` with a raw pipeline. [`run`] measures every
+//! `sqlite://` with raw rusqlite, `redis://` with a raw client (pipelined loads). [`run`] measures every
 //! [`Workload`] in each of its [`Mode`]s, store and baselines on the same keys and values, and
 //! returns a [`Report`] that writes itself as JSON, a markdown table and an SVG chart.
 //! `nadb bench` runs [`Config::quick`]; the `nadb-bench-report` binary of the workspace runs
 //! [`Config::full`] with redb as a second baseline for `fs://`.
 //!
-//! Each figure is one timed pass on a fresh data set: compare ratios within one report, not
-//! figures across machines.
+//! Each figure is one timed pass on a fresh data set (a tag query: the best of five; hot gets:
+//! after one warm-up pass); opening and closing stores and baselines is timed only where a
+//! reopen is the workload. Compare ratios within one report, not figures across machines.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
@@ -33,11 +34,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(unix)]
+pub use baseline::LogBaseline;
 #[cfg(feature = "redis")]
 pub use baseline::RedisBaseline;
 #[cfg(feature = "sqlite")]
 pub use baseline::SqliteBaseline;
-pub use baseline::{Baseline, LogBaseline, MapBaseline};
+pub use baseline::{Baseline, MapBaseline};
 pub use report::{BaselineFigure, Machine, Report, Row};
 pub use workload::{Mode, Unit, Workload};
 
@@ -114,6 +117,9 @@ pub enum BenchError {
     /// A workload read back something other than what it wrote.
     #[error("wrong result: {0}")]
     Wrong(String),
+    /// A size in the [`Config`] is zero.
+    #[error("invalid benchmark configuration: {0}")]
+    Config(String),
     /// A report file or temporary directory could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -219,7 +225,7 @@ impl Target {
     /// assert_eq!(nadb::bench::Target::fs()?.name(), "fs");
     /// # Ok::<(), nadb::bench::BenchError>(())
     /// ```
-    #[cfg(feature = "fs")]
+    #[cfg(all(feature = "fs", unix))]
     pub fn fs() -> Result<Target, BenchError> {
         let dir = temp_dir()?;
         let root = dir.path().to_path_buf();
@@ -261,8 +267,9 @@ impl Target {
     }
 
     /// A standalone Redis server at `url` (`redis://HOST:PORT/DB`, no query) beside a raw
-    /// pipeline. Everything goes under a prefix unique to this run, `nadb-bench-PID-SECS`,
-    /// and is unlinked when the run ends.
+    /// client. Everything goes under a prefix unique to this run, `nadb-bench-` and 16 random
+    /// hex digits (stores rooted at `PREFIX-SET`, raw keys at `PREFIX:raw:`), and is unlinked
+    /// when the run ends — nothing else on the server is touched.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), nadb::bench::BenchError> {
@@ -277,16 +284,21 @@ impl Target {
                 reason: "the benchmark picks its own prefix; pass the URL without a query".into(),
             }));
         }
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        // Short enough that the longest data-set name still fits the 64-character root.
-        let prefix = format!("nadb-bench-{}-{secs}", std::process::id());
+        use std::hash::{BuildHasher, Hasher};
+        // A random nonce (std's per-map random keys), so runs sharing a server never meet;
+        // short enough that the longest data-set name still fits a 64-character root.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        let prefix = format!("nadb-bench-{:016x}", h.finish());
         let raw = RedisBaseline::connect(url, &prefix)
             .await
             .map_err(|source| BenchError::Baseline {
-                name: "raw redis pipeline".into(),
+                name: "raw redis client".into(),
                 source,
             })?;
         let base = url.to_string();
@@ -316,6 +328,17 @@ pub async fn run(
     mut targets: Vec<Target>,
     progress: &dyn Progress,
 ) -> Result<Report, BenchError> {
+    for (name, n) in [
+        ("keys", config.keys),
+        ("durable_writes", config.durable_writes),
+        ("large_values", config.large_values),
+        ("hot_gets", config.hot_gets),
+        ("writers", config.writers),
+    ] {
+        if n == 0 {
+            return Err(BenchError::Config(format!("{name} must be at least 1")));
+        }
+    }
     let data = workload::Data::new(config);
     let steps: usize = Workload::ALL.iter().map(|w| w.modes().len()).sum();
     let mut rows = Vec::new();
@@ -345,6 +368,7 @@ pub async fn run(
         machine: Machine::detect(),
         command: String::new(),
         config: config.clone(),
+        notes: Vec::new(),
         rows,
     })
 }
@@ -356,11 +380,9 @@ async fn run_target(
     progress: &dyn Progress,
     rows: &mut Vec<Row>,
 ) -> Result<(), BenchError> {
-    let persistent = crate::open_backend(&(target.url_for)("probe"))
-        .await?
-        .info()
-        .capabilities
-        .persistent;
+    let probe = crate::open_backend(&(target.url_for)("probe")).await?;
+    let persistent = probe.info().capabilities.persistent;
+    probe.close().await?;
     for w in Workload::ALL {
         for &mode in w.modes() {
             progress.advance(1);
@@ -376,7 +398,7 @@ async fn run_target(
             let value = timed.value(unit);
             let mut baselines = Vec::new();
             for b in &mut target.baselines {
-                if let Some(t) = workload::baseline_side(w, mode, b.as_mut(), data).await? {
+                if let Some(t) = workload::baseline_side(w, mode, b.as_mut(), data, config).await? {
                     let base = t.value(unit);
                     baselines.push(BaselineFigure {
                         name: b.name(),

@@ -154,6 +154,9 @@ pub struct Report {
     pub command: String,
     /// The sizes used.
     pub config: Config,
+    /// What the reader should know that the rows do not say, e.g. a backend left out.
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// The figures, target by target, in workload order.
     pub rows: Vec<Row>,
 }
@@ -162,10 +165,9 @@ impl Report {
     /// The report as pretty-printed JSON; the markdown and SVG forms are
     /// [`to_markdown`](Report::to_markdown) and [`to_svg`](Report::to_svg), all three written by
     /// [`write_to`](Report::write_to) (example on [`Report`]).
-    pub fn to_json(&self) -> String {
-        // Plain data with string keys and finite floats: serialising cannot fail, but a
-        // failure would still be visible rather than a panic.
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    pub fn to_json(&self) -> Result<String, BenchError> {
+        serde_json::to_string_pretty(self)
+            .map_err(|e| BenchError::Wrong(format!("cannot serialise the report: {e}")))
     }
 
     /// A markdown table, one line per row and baseline, headed by the machine and command.
@@ -174,6 +176,9 @@ impl Report {
         let _ = writeln!(md, "Machine: {}.  ", self.machine);
         if !self.command.is_empty() {
             let _ = writeln!(md, "Command: `{}`.  ", self.command);
+        }
+        for note in &self.notes {
+            let _ = writeln!(md, "Note: {note}.  ");
         }
         let _ = writeln!(
             md,
@@ -222,7 +227,7 @@ impl Report {
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let files = [
-            ("report.json", self.to_json()),
+            ("report.json", self.to_json()?),
             ("report.md", self.to_markdown()),
             ("chart.svg", self.to_svg()?),
         ];

@@ -17,14 +17,22 @@ impl From<BenchError> for Failure {
 }
 
 async fn targets(args: &BenchArgs) -> Result<Vec<Target>, Failure> {
-    let mut wanted = args.backends.clone();
+    let mut wanted: Vec<BenchBackend> = Vec::new();
+    for b in &args.backends {
+        if !wanted.contains(b) {
+            wanted.push(*b);
+        }
+    }
     if wanted.is_empty() {
         wanted = vec![BenchBackend::Memory, BenchBackend::Fs, BenchBackend::Sqlite];
         if args.redis.is_some() {
             wanted.push(BenchBackend::Redis);
         }
+    } else if args.redis.is_some() && !wanted.contains(&BenchBackend::Redis) {
+        return Err(Failure::usage(
+            "--redis is given but --backend redis is not among the backends",
+        ));
     }
-    wanted.dedup();
     let mut targets = Vec::new();
     for b in wanted {
         targets.push(match b {
@@ -50,20 +58,25 @@ async fn targets(args: &BenchArgs) -> Result<Vec<Target>, Failure> {
 }
 
 pub(crate) async fn bench(args: &BenchArgs, out: &mut Output) -> Result<(), Failure> {
-    let mut config = if args.full {
-        Config::full()
-    } else {
-        Config::quick()
+    let config = match args.keys {
+        Some(0) => return Err(Failure::usage("--keys must be at least 1")),
+        Some(keys) => Config::sized(keys),
+        None if args.full => Config::full(),
+        None => Config::quick(),
     };
-    if let Some(keys) = args.keys {
-        if keys == 0 {
-            return Err(Failure::usage("--keys must be at least 1"));
-        }
-        config.keys = keys;
-    }
     let targets = targets(args).await?;
     let mut report = bench::run(&config, targets, &Bars::counting("steps")).await?;
-    report.command = std::env::args().collect::<Vec<_>>().join(" ");
+    // URLs may carry passwords; the report is meant to be shared.
+    report.command = std::env::args()
+        .map(|a| {
+            if a.contains("://") {
+                crate::error::redact_url(&a)
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     if let Some(dir) = &args.out {
         report.write_to(dir)?;
     }
