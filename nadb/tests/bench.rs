@@ -269,3 +269,31 @@ async fn zero_sizes_are_refused() {
     assert!(matches!(err, BenchError::Config(_)), "{err}");
     assert!(err.to_string().contains("hot_gets"));
 }
+
+#[tokio::test]
+async fn redis_baseline_keeps_its_keys_and_cleans_only_its_own() {
+    let server = nadb_testkit::redis::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    for bad in ["", "short", "has*glob-chars", "has space in it"] {
+        assert!(
+            nadb::bench::RedisBaseline::connect(&server.url(), bad)
+                .await
+                .is_err(),
+            "{bad:?}"
+        );
+    }
+    server.cli(&["SET", "bench-run-1x:other", "mine"]).unwrap();
+    server.cli(&["SET", "bench-run-1", "mine"]).unwrap();
+    let mut raw = nadb::bench::RedisBaseline::connect(&server.url(), "bench-run-1")
+        .await
+        .unwrap();
+    survives_reopen(&mut raw).await;
+    // A store rooted at PREFIX-SET counts as the run's own.
+    server.cli(&["SET", "bench-run-1-set:x", "run"]).unwrap();
+    raw.cleanup().await.unwrap();
+    assert_eq!(server.cli(&["DBSIZE"]).unwrap().trim(), "2");
+    assert_eq!(
+        server.cli(&["GET", "bench-run-1x:other"]).unwrap().trim(),
+        "mine"
+    );
+    assert_eq!(server.cli(&["GET", "bench-run-1"]).unwrap().trim(), "mine");
+}
