@@ -157,6 +157,7 @@ impl std::fmt::Debug for Target {
     }
 }
 
+#[cfg(any(feature = "fs", feature = "sqlite"))]
 fn temp_dir() -> Result<tempfile::TempDir, BenchError> {
     tempfile::Builder::new()
         .prefix("nadb-bench-")
@@ -165,6 +166,19 @@ fn temp_dir() -> Result<tempfile::TempDir, BenchError> {
             path: std::env::temp_dir(),
             source,
         })
+}
+
+/// A new temporary directory, its path, and its `raw` subdirectory for a baseline's files.
+#[cfg(any(feature = "fs", feature = "sqlite"))]
+fn temp_dir_with_raw() -> Result<(tempfile::TempDir, PathBuf, PathBuf), BenchError> {
+    let dir = temp_dir()?;
+    let root = dir.path().to_path_buf();
+    let raw = root.join("raw");
+    std::fs::create_dir(&raw).map_err(|source| BenchError::Io {
+        path: raw.clone(),
+        source,
+    })?;
+    Ok((dir, root, raw))
 }
 
 impl Target {
@@ -227,13 +241,7 @@ impl Target {
     /// ```
     #[cfg(all(feature = "fs", unix))]
     pub fn fs() -> Result<Target, BenchError> {
-        let dir = temp_dir()?;
-        let root = dir.path().to_path_buf();
-        let raw = root.join("raw");
-        std::fs::create_dir(&raw).map_err(|source| BenchError::Io {
-            path: raw.clone(),
-            source,
-        })?;
+        let (dir, root, raw) = temp_dir_with_raw()?;
         let mut target = Target::new("fs", move |set| {
             format!("fs://{}", root.join(set).display())
         })
@@ -251,13 +259,7 @@ impl Target {
     /// ```
     #[cfg(feature = "sqlite")]
     pub fn sqlite() -> Result<Target, BenchError> {
-        let dir = temp_dir()?;
-        let root = dir.path().to_path_buf();
-        let raw = root.join("raw");
-        std::fs::create_dir(&raw).map_err(|source| BenchError::Io {
-            path: raw.clone(),
-            source,
-        })?;
+        let (dir, root, raw) = temp_dir_with_raw()?;
         let mut target = Target::new("sqlite", move |set| {
             format!("sqlite://{}", root.join(format!("{set}.db")).display())
         })

@@ -285,6 +285,15 @@ impl Data {
         }
     }
 
+    /// The 64 KiB values of a large-value workload.
+    fn large(&self, workload: Workload) -> &[(String, Bytes)] {
+        if workload == Workload::Set64kRandom {
+            &self.random
+        } else {
+            &self.compressible
+        }
+    }
+
     fn small_items(&self) -> Vec<(String, Bytes)> {
         self.keys
             .iter()
@@ -374,11 +383,7 @@ pub(crate) async fn store_side(
             Timed::since(data.durable.len(), t)
         }
         Workload::Set64kCompressible | Workload::Set64kRandom => {
-            let items = if workload == Workload::Set64kRandom {
-                &data.random
-            } else {
-                &data.compressible
-            };
+            let items = data.large(workload);
             let t = Instant::now();
             for (k, v) in items {
                 store.set(k, v.clone()).await?;
@@ -508,11 +513,7 @@ pub(crate) async fn baseline_side(
             Some(Timed::since(data.durable.len(), t))
         }
         Workload::Set64kCompressible | Workload::Set64kRandom => {
-            let items = if workload == Workload::Set64kRandom {
-                &data.random
-            } else {
-                &data.compressible
-            };
+            let items = data.large(workload);
             let t = Instant::now();
             if mode == Mode::Immediate {
                 baseline.put_durable(&set, items).await.map_err(err)?;
