@@ -14,6 +14,19 @@ use redb::{Database, ReadableDatabase, TableDefinition};
 
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 
+/// One write transaction, so one durable commit, per item.
+fn insert_each_committed<'a>(
+    db: &Database,
+    items: impl IntoIterator<Item = &'a (String, Bytes)>,
+) -> Result<(), BoxError> {
+    for (k, v) in items {
+        let tx = db.begin_write()?;
+        tx.open_table(TABLE)?.insert(k.as_str(), &v[..])?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 /// redb databases in one directory.
 pub struct RedbBaseline {
     dir: PathBuf,
@@ -68,13 +81,7 @@ impl Baseline for RedbBaseline {
     }
 
     async fn put_durable(&mut self, set: &str, items: &[(String, Bytes)]) -> Result<(), BoxError> {
-        let db = self.db(set)?;
-        for (k, v) in items {
-            let tx = db.begin_write()?;
-            tx.open_table(TABLE)?.insert(k.as_str(), &v[..])?;
-            tx.commit()?;
-        }
-        Ok(())
+        insert_each_committed(self.db(set)?, items)
     }
 
     async fn put_durable_concurrent(
@@ -88,13 +95,8 @@ impl Baseline for RedbBaseline {
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..writers)
                 .map(|w| {
-                    scope.spawn(move || -> Result<(), BoxError> {
-                        for (k, v) in items.iter().skip(w).step_by(writers) {
-                            let tx = db.begin_write()?;
-                            tx.open_table(TABLE)?.insert(k.as_str(), &v[..])?;
-                            tx.commit()?;
-                        }
-                        Ok(())
+                    scope.spawn(move || {
+                        insert_each_committed(db, items.iter().skip(w).step_by(writers))
                     })
                 })
                 .collect();

@@ -84,7 +84,7 @@ impl MapBaseline {
 }
 
 /// Item `i` goes to writer `i % writers`.
-fn share<T>(items: &[T], writers: usize) -> Vec<Vec<&T>> {
+pub(crate) fn share<T>(items: &[T], writers: usize) -> Vec<Vec<&T>> {
     let writers = writers.max(1);
     let mut parts: Vec<Vec<&T>> = (0..writers).map(|_| Vec::new()).collect();
     for (i, item) in items.iter().enumerate() {
@@ -116,6 +116,17 @@ fn in_threads<T: Sync>(
     })
 }
 
+/// Inserts the items one at a time, each taking the lock on its own.
+fn insert_each<'a>(
+    lock: &RwLock<HashMap<String, Bytes>>,
+    items: impl IntoIterator<Item = &'a (String, Bytes)>,
+) -> Result<(), BoxError> {
+    for (k, v) in items {
+        lock.write().map_err(poisoned)?.insert(k.clone(), v.clone());
+    }
+    Ok(())
+}
+
 fn poisoned<T>(_: T) -> BoxError {
     "baseline map lock poisoned".into()
 }
@@ -144,12 +155,7 @@ impl Baseline for MapBaseline {
     }
 
     async fn put_durable(&mut self, set: &str, items: &[(String, Bytes)]) -> Result<(), BoxError> {
-        // Each write takes the lock on its own.
-        let lock = self.set(set);
-        for (k, v) in items {
-            lock.write().map_err(poisoned)?.insert(k.clone(), v.clone());
-        }
-        Ok(())
+        insert_each(self.set(set), items)
     }
 
     async fn put_durable_concurrent(
@@ -159,12 +165,7 @@ impl Baseline for MapBaseline {
         writers: usize,
     ) -> Result<(), BoxError> {
         let lock = self.set(set);
-        in_threads(share(items, writers), |part| {
-            for (k, v) in part {
-                lock.write().map_err(poisoned)?.insert(k.clone(), v.clone());
-            }
-            Ok(())
-        })
+        in_threads(share(items, writers), |part| insert_each(lock, part))
     }
 
     async fn get_all(&mut self, set: &str, keys: &[String]) -> Result<u64, BoxError> {
@@ -200,6 +201,17 @@ struct Log {
 /// Where the next record goes, and where each key's value is (offset, length).
 #[cfg(unix)]
 type LogIndex = (u64, HashMap<String, (u64, u32)>);
+
+/// Records in the index that a record for `key` with a `len`-byte value was appended.
+#[cfg(unix)]
+fn note(index: &mut LogIndex, key: &str, len: usize) -> Result<(), BoxError> {
+    let value_at = index.0 + 8 + key.len() as u64;
+    index
+        .1
+        .insert(key.to_string(), (value_at, u32::try_from(len)?));
+    index.0 = value_at + len as u64;
+    Ok(())
+}
 
 #[cfg(unix)]
 impl LogBaseline {
@@ -275,17 +287,22 @@ impl Log {
         })
     }
 
-    /// Appends one record and notes where its value is.
-    fn append(&self, key: &str, value: &[u8], buf: &mut Vec<u8>) -> Result<(), BoxError> {
-        buf.clear();
-        frame(key, value, buf)?;
-        let mut index = self.index.lock().map_err(poisoned)?;
-        (&self.file).write_all(buf)?;
-        let value_at = index.0 + 8 + key.len() as u64;
-        index
-            .1
-            .insert(key.to_string(), (value_at, u32::try_from(value.len())?));
-        index.0 = value_at + value.len() as u64;
+    /// Appends each record under the lock and `fdatasync`s it outside, one at a time.
+    fn append_synced<'a>(
+        &self,
+        items: impl IntoIterator<Item = &'a (String, Bytes)>,
+    ) -> Result<(), BoxError> {
+        let mut buf = Vec::new();
+        for (k, v) in items {
+            buf.clear();
+            frame(k, v, &mut buf)?;
+            {
+                let mut index = self.index.lock().map_err(poisoned)?;
+                (&self.file).write_all(&buf)?;
+                note(&mut index, k, v.len())?;
+            }
+            self.file.sync_data()?;
+        }
         Ok(())
     }
 }
@@ -325,11 +342,7 @@ impl Baseline for LogBaseline {
             buf.clear();
             frame(k, v, &mut buf)?;
             out.write_all(&buf)?;
-            let value_at = index.0 + 8 + k.len() as u64;
-            index
-                .1
-                .insert(k.clone(), (value_at, u32::try_from(v.len())?));
-            index.0 = value_at + v.len() as u64;
+            note(&mut index, k, v.len())?;
         }
         out.flush()?;
         drop(out);
@@ -338,13 +351,7 @@ impl Baseline for LogBaseline {
     }
 
     async fn put_durable(&mut self, set: &str, items: &[(String, Bytes)]) -> Result<(), BoxError> {
-        let log = self.log(set)?;
-        let mut buf = Vec::new();
-        for (k, v) in items {
-            log.append(k, v, &mut buf)?;
-            log.file.sync_data()?;
-        }
-        Ok(())
+        self.log(set)?.append_synced(items)
     }
 
     async fn put_durable_concurrent(
@@ -354,14 +361,7 @@ impl Baseline for LogBaseline {
         writers: usize,
     ) -> Result<(), BoxError> {
         let log = self.log(set)?;
-        in_threads(share(items, writers), |part| {
-            let mut buf = Vec::new();
-            for (k, v) in part {
-                log.append(k, v, &mut buf)?;
-                log.file.sync_data()?;
-            }
-            Ok(())
-        })
+        in_threads(share(items, writers), |part| log.append_synced(part))
     }
 
     async fn get_all(&mut self, set: &str, keys: &[String]) -> Result<u64, BoxError> {
@@ -435,6 +435,21 @@ fn sqlite_connect(path: &std::path::Path) -> Result<rusqlite::Connection, BoxErr
 #[cfg(feature = "sqlite")]
 const SQL_PUT: &str = "INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)";
 
+/// One transaction (so one `synchronous=FULL` commit) per item.
+#[cfg(feature = "sqlite")]
+fn insert_each_committed<'a>(
+    c: &mut rusqlite::Connection,
+    items: impl IntoIterator<Item = &'a (String, Bytes)>,
+) -> Result<(), BoxError> {
+    for (k, v) in items {
+        let tx = c.transaction()?;
+        tx.prepare_cached(SQL_PUT)?
+            .execute(rusqlite::params![k, &v[..]])?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 #[cfg(feature = "sqlite")]
 #[async_trait::async_trait]
 impl Baseline for SqliteBaseline {
@@ -474,14 +489,7 @@ impl Baseline for SqliteBaseline {
     }
 
     async fn put_durable(&mut self, set: &str, items: &[(String, Bytes)]) -> Result<(), BoxError> {
-        let c = self.conn(set)?;
-        for (k, v) in items {
-            let tx = c.transaction()?;
-            tx.prepare_cached(SQL_PUT)?
-                .execute(rusqlite::params![k, &v[..]])?;
-            tx.commit()?;
-        }
-        Ok(())
+        insert_each_committed(self.conn(set)?, items)
     }
 
     async fn put_durable_concurrent(
@@ -492,14 +500,7 @@ impl Baseline for SqliteBaseline {
     ) -> Result<(), BoxError> {
         let path = self.path(set);
         in_threads(share(items, writers), |part| {
-            let mut c = sqlite_connect(&path)?;
-            for (k, v) in part {
-                let tx = c.transaction()?;
-                tx.prepare_cached(SQL_PUT)?
-                    .execute(rusqlite::params![k, &v[..]])?;
-                tx.commit()?;
-            }
-            Ok(())
+            insert_each_committed(&mut sqlite_connect(&path)?, part)
         })
     }
 

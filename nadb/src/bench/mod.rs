@@ -382,19 +382,14 @@ async fn run_target(
     progress: &dyn Progress,
     rows: &mut Vec<Row>,
 ) -> Result<(), BenchError> {
-    let probe = crate::open_backend(&(target.url_for)("probe")).await?;
-    let persistent = probe.info().capabilities.persistent;
-    probe.close().await?;
     for w in Workload::ALL {
         for &mode in w.modes() {
             progress.advance(1);
-            if w.needs_persistence() && !persistent {
-                continue;
-            }
             let url = (target.url_for)(&format!("{}_{}", w.slug(), mode.name()));
             let timed = match workload::store_side(w, mode, &url, data, config).await {
-                Err(BenchError::Store(crate::Error::Config { .. })) => continue,
-                other => other?,
+                Ok(Some(timed)) => timed,
+                Ok(None) | Err(BenchError::Store(crate::Error::Config { .. })) => continue,
+                Err(e) => return Err(e),
             };
             let unit = w.unit();
             let value = timed.value(unit);

@@ -181,7 +181,7 @@ impl Workload {
     }
 
     /// Whether the workload needs data to survive a reopen.
-    pub(crate) fn needs_persistence(self) -> bool {
+    fn needs_persistence(self) -> bool {
         matches!(self, Workload::GetCold | Workload::Reopen)
     }
 }
@@ -332,15 +332,20 @@ fn expect_found(found: usize, want: usize, what: &str) -> Result<(), BenchError>
     }
 }
 
-/// Runs `workload` through a store at `url` in `mode`.
+/// Runs `workload` through a store at `url` in `mode`, or `None` when it needs data to
+/// survive a reopen and the backend keeps none.
 pub(crate) async fn store_side(
     workload: Workload,
     mode: Mode,
     url: &str,
     data: &Data,
     config: &Config,
-) -> Result<Timed, BenchError> {
+) -> Result<Option<Timed>, BenchError> {
     let store = open(url, mode).await?;
+    if workload.needs_persistence() && !store.backend_info().capabilities.persistent {
+        store.close().await?;
+        return Ok(None);
+    }
     let timed = match workload {
         Workload::Set => {
             let t = Instant::now();
@@ -358,18 +363,11 @@ pub(crate) async fn store_side(
             Timed::since(data.durable.len(), t)
         }
         Workload::DurableSetMany => {
-            let writers = config.writers.max(1);
             let t = Instant::now();
             let mut tasks = tokio::task::JoinSet::new();
-            for w in 0..writers {
+            for part in super::baseline::share(&data.durable, config.writers) {
                 let store = store.clone();
-                let mine: Vec<(String, Bytes)> = data
-                    .durable
-                    .iter()
-                    .skip(w)
-                    .step_by(writers)
-                    .cloned()
-                    .collect();
+                let mine: Vec<(String, Bytes)> = part.into_iter().cloned().collect();
                 tasks.spawn(async move {
                     for (k, v) in mine {
                         store.set(&k, v).await?;
@@ -417,7 +415,7 @@ pub(crate) async fn store_side(
             let timed = Timed::since(data.shuffled.len(), t);
             store.close().await?;
             expect_found(found, data.shuffled.len(), "get cold")?;
-            return Ok(timed);
+            return Ok(Some(timed));
         }
         Workload::TagQuery => {
             let hot = SetOptions::new().tags(["hot"]);
@@ -459,14 +457,15 @@ pub(crate) async fn store_side(
             let first = data.keys.first().map(String::as_str).unwrap_or("key");
             let t = Instant::now();
             let store = open(url, mode).await?;
-            store.get(first).await?;
+            let found = store.get(first).await?.is_some();
             let timed = Timed::since(1, t);
             store.close().await?;
-            return Ok(timed);
+            expect_found(usize::from(found), 1, "reopen")?;
+            return Ok(Some(timed));
         }
     };
     store.close().await?;
-    Ok(timed)
+    Ok(Some(timed))
 }
 
 /// Runs `workload` through a baseline, or `None` when it has no counterpart there (a tag
