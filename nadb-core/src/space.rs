@@ -25,7 +25,16 @@ pub const MAX_SPACE_NAME_LEN: usize = 64;
 /// ```
 #[derive(Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "SpaceParts", into = "SpaceParts")]
-pub struct Space(Arc<(String, String)>);
+pub struct Space(Arc<Names>);
+
+/// The names, and a digest of them computed once: every read and write looks a space up in
+/// a map, and hashing a `u64` is cheaper than hashing two strings each time.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Names {
+    db: String,
+    namespace: String,
+    digest: u64,
+}
 
 impl PartialEq for Space {
     fn eq(&self, other: &Space) -> bool {
@@ -36,8 +45,8 @@ impl PartialEq for Space {
 
 impl std::hash::Hash for Space {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Equal spaces have equal names, whether or not they share the Arc.
-        self.0.hash(state);
+        // Equal spaces have equal names, so equal digests, whether or not they share the Arc.
+        state.write_u64(self.0.digest);
     }
 }
 
@@ -68,22 +77,35 @@ impl Space {
     pub fn new(db: &str, namespace: &str) -> Result<Space> {
         validate_name("db", db)?;
         validate_name("namespace", namespace)?;
-        Ok(Space(Arc::new((db.to_string(), namespace.to_string()))))
+        Ok(Space::from_valid(db, namespace))
     }
 
     /// The space `default/default` that `nadb::open` starts in.
     pub fn default_space() -> Space {
-        Space(Arc::new(("default".to_string(), "default".to_string())))
+        Space::from_valid("default", "default")
+    }
+
+    fn from_valid(db: &str, namespace: &str) -> Space {
+        use std::hash::BuildHasher;
+        // A fixed seed: the digest only feeds in-process maps, which hash it again with
+        // their own seeds.
+        let digest =
+            foldhash::quality::FixedState::with_seed(0x6e_61_64_62).hash_one((db, namespace));
+        Space(Arc::new(Names {
+            db: db.to_string(),
+            namespace: namespace.to_string(),
+            digest,
+        }))
     }
 
     /// The database name.
     pub fn db(&self) -> &str {
-        &self.0.0
+        &self.0.db
     }
 
     /// The namespace name.
     pub fn namespace(&self) -> &str {
-        &self.0.1
+        &self.0.namespace
     }
 }
 

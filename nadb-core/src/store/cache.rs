@@ -30,9 +30,9 @@ pub(crate) struct Lru {
 }
 
 /// What a cache lookup found.
-pub(crate) enum Lookup {
-    /// The answer (`None`: no record).
-    Hit(Option<Record>),
+pub(crate) enum Lookup<T = Option<Record>> {
+    /// The answer (by default the record; `None`: no record).
+    Hit(T),
     /// Not cached; pass the epoch to [`ReadCache::fill`] after reading the backend.
     Miss(u64),
 }
@@ -74,18 +74,25 @@ impl ReadCache {
         }
     }
 
-    pub(crate) fn get(&self, space: &Space, key: &str) -> Lookup {
+    /// `f` of the cached record of `key` (`None`: cached as absent), or a miss; lets a read
+    /// take only what it needs under the lock.
+    pub(crate) fn view<T>(
+        &self,
+        space: &Space,
+        key: &str,
+        f: impl FnOnce(Option<&Record>) -> T,
+    ) -> Lookup<T> {
         match self {
             ReadCache::Off => Lookup::Miss(0),
             ReadCache::Full(m) => match m.read().get(space) {
-                Some(records) => Lookup::Hit(records.get(key).cloned()),
+                Some(records) => Lookup::Hit(f(records.get(key))),
                 None => Lookup::Miss(0),
             },
             ReadCache::Lru(l) => {
                 let mut l = l.lock();
                 let epoch = l.epoch;
                 match l.map.get(&(space.clone(), key.to_string())) {
-                    Some(r) => Lookup::Hit(r.clone()),
+                    Some(r) => Lookup::Hit(f(r.as_ref())),
                     None => Lookup::Miss(epoch),
                 }
             }

@@ -221,6 +221,17 @@ impl Pipeline {
 
     /// The newest pending op for `key`, if any (`Some(None)`: a pending delete).
     pub(crate) fn lookup(&self, space: &Space, key: &str) -> Option<Pending> {
+        self.view(space, key, |r| r.cloned())
+    }
+
+    /// `f` of the newest pending op for `key` (`None`: a pending delete), if there is one;
+    /// lets a read take only what it needs under the lock.
+    pub(crate) fn view<T>(
+        &self,
+        space: &Space,
+        key: &str,
+        f: impl FnOnce(Option<&Record>) -> T,
+    ) -> Option<T> {
         if self.overlay_keys.load(std::sync::atomic::Ordering::Acquire) == 0 {
             return None;
         }
@@ -228,7 +239,7 @@ impl Pipeline {
         st.overlay
             .get(space)
             .and_then(|m| m.get(key))
-            .map(|slot| slot.pending.clone())
+            .map(|slot| f(slot.pending.as_ref()))
     }
 
     /// Whether the pending write of `key` is a put that follows a pending delete.

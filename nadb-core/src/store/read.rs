@@ -10,7 +10,7 @@ use super::cache::Lookup;
 use super::{Engine, KeyTtl, Store};
 use crate::codec::decode_value;
 use crate::error::Result;
-use crate::record::Record;
+use crate::record::{Codec, Record};
 use crate::space::Space;
 use crate::stats::{Metrics, OpKind};
 
@@ -26,8 +26,14 @@ impl Store {
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.measured(OpKind::Get, async {
             self.check_key(key)?;
-            let live = self.engine.read_live(&self.space, key).await?;
-            live.map(|r| self.engine.decode(r).map(|r| r.value))
+            // Only the value and what decoding needs leave the lock: no metadata copy.
+            let live = |r: Option<&Record>| {
+                r.filter(|r| self.engine.is_live(r))
+                    .map(|r| (r.value.clone(), r.meta.codec, r.meta.value_len))
+            };
+            let found = self.engine.read_with(&self.space, key, live).await?;
+            found
+                .map(|(stored, codec, len)| self.engine.decode_parts(stored, codec, len))
                 .transpose()
         })
         .await
@@ -175,32 +181,59 @@ impl Store {
 impl Engine {
     /// The newest record under `key` — pending or stored — expired or not.
     pub(crate) async fn read(&self, space: &Space, key: &str) -> Result<Option<Record>> {
-        if let Some(pending) = self.pipeline.lookup(space, key) {
-            return Ok(pending);
+        self.read_with(space, key, |r| r.cloned()).await
+    }
+
+    /// `f` of the newest record under `key` (pending, cached, or stored), expired or not.
+    pub(crate) async fn read_with<T>(
+        &self,
+        space: &Space,
+        key: &str,
+        f: impl Fn(Option<&Record>) -> T,
+    ) -> Result<T> {
+        if let Some(t) = self.pipeline.view(space, key, &f) {
+            return Ok(t);
         }
-        match self.cache.get(space, key) {
-            Lookup::Hit(record) => Ok(record),
+        match self.cache.view(space, key, &f) {
+            Lookup::Hit(t) => Ok(t),
             Lookup::Miss(epoch) => {
                 let record = self.backend.get(space, key).await?;
                 self.cache.fill(space, key, &record, epoch);
-                Ok(record)
+                Ok(f(record.as_ref()))
             }
         }
     }
 
+    /// Whether `record` is live at the clock's current time.
+    #[inline]
+    pub(crate) fn is_live(&self, record: &Record) -> bool {
+        // The clock is read only for records that can expire.
+        record.meta.expires_at.is_none() || !record.meta.is_expired(self.clock.now())
+    }
+
     /// The newest record under `key` if it is live at the clock's current time.
     pub(crate) async fn read_live(&self, space: &Space, key: &str) -> Result<Option<Record>> {
-        let record = self.read(space, key).await?;
-        // The clock is read only for records that can expire.
-        Ok(record.filter(|r| r.meta.expires_at.is_none() || !r.meta.is_expired(self.clock.now())))
+        self.read_with(space, key, |r| r.filter(|r| self.is_live(r)).cloned())
+            .await
     }
 
     /// Turns a stored record into the caller's value.
     pub(crate) fn decode(&self, mut record: Record) -> Result<Record> {
-        let stored = record.value.len() as u64;
-        record.value = decode_value(record.meta.codec, record.value, record.meta.value_len)?;
-        Metrics::add(&self.metrics.stored_bytes_read, stored);
-        Metrics::add(&self.metrics.value_bytes_read, record.meta.value_len);
+        record.value = self.decode_parts(record.value, record.meta.codec, record.meta.value_len)?;
         Ok(record)
+    }
+
+    /// Turns a stored value into the caller's value.
+    pub(crate) fn decode_parts(
+        &self,
+        stored: Bytes,
+        codec: Codec,
+        value_len: u64,
+    ) -> Result<Bytes> {
+        let stored_len = stored.len() as u64;
+        let value = decode_value(codec, stored, value_len)?;
+        Metrics::add(&self.metrics.stored_bytes_read, stored_len);
+        Metrics::add(&self.metrics.value_bytes_read, value_len);
+        Ok(value)
     }
 }
