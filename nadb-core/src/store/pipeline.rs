@@ -58,6 +58,9 @@ struct Unit {
     applied: bool,
     /// Was being applied when its round was cancelled: it may already be in the backend.
     uncertain: bool,
+    /// Writes a key that something pending also writes (or carries checks): its chunk must
+    /// be coalesced. Without any such unit a chunk's keys are all distinct.
+    overlaps: bool,
 }
 
 /// A batch the backend refused; see [`Store::dlq`](super::Store::dlq).
@@ -407,11 +410,13 @@ impl Engine {
             }
             let seq = st.next_seq;
             st.next_seq += 1;
+            let mut overlaps = !batch.checks.is_empty();
             if batch.checks.is_empty() {
                 let m = st.overlay.entry(batch.space.clone()).or_default();
                 let mut added = 0;
                 for op in &mut batch.ops {
                     let prev = m.get(op.key());
+                    overlaps |= prev.is_some();
                     let after_delete = prev.is_some_and(|p| p.pending.is_none() || p.after_delete);
                     // An overwrite of a pending record keeps its creation time, as the backend
                     // does for stored ones.
@@ -453,6 +458,7 @@ impl Engine {
                 enqueued: now,
                 applied: false,
                 uncertain: false,
+                overlaps,
             });
             // A waiting writer leads its own round; the flusher is only for buffered units. A
             // unit that starts an empty queue wakes the flusher so its interval timer is armed.
@@ -648,47 +654,92 @@ fn chunk_sizes(units: &VecDeque<Unit>, chunk_size: usize) -> Vec<usize> {
     sizes
 }
 
+/// A chunk's backend batch, its ops moved (not copied) out of the chunk's units; `origin`
+/// says where each came from (`None`: a delete coalescing added) so they can be moved back.
+struct Staged {
+    batch: Batch,
+    origin: Vec<Option<(usize, usize)>>,
+    coalesced: u64,
+}
+
 /// One backend batch for a chunk: its checks, and the last op of each key in the order of
 /// those last ops. A put that follows a delete of its key in the chunk keeps that delete in
 /// front of it, so the backend treats the key as new (creation time) exactly as it would have
 /// without coalescing.
-fn coalesce(chunk: &[Unit]) -> (Batch, u64) {
+fn coalesce(chunk: &mut [Unit]) -> Staged {
     struct KeyState {
         last: usize,
         deleted: bool,
         put_after_delete: bool,
     }
-    let mut batch = Batch::new(chunk[0].batch.space.clone());
+    let Some(first) = chunk.first() else {
+        return Staged {
+            batch: Batch::new(Space::default()),
+            origin: Vec::new(),
+            coalesced: 0,
+        };
+    };
+    let mut batch = Batch::new(first.batch.space.clone());
     batch.checks = chunk
         .iter()
         .flat_map(|u| u.batch.checks.iter().cloned())
         .collect();
-    let all: Vec<&Op> = chunk.iter().flat_map(|u| u.batch.ops.iter()).collect();
-    let mut keys: HashMap<&str, KeyState> = HashMap::with_capacity(all.len());
-    for (i, op) in all.iter().enumerate() {
-        let k = keys.entry(op.key()).or_insert(KeyState {
-            last: i,
-            deleted: false,
-            put_after_delete: false,
-        });
-        k.last = i;
-        match op {
-            Op::Delete { .. } => k.deleted = true,
-            Op::Put { .. } => k.put_after_delete = k.deleted,
+    let total: usize = chunk.iter().map(|u| u.batch.ops.len()).sum();
+    let every = || {
+        chunk
+            .iter()
+            .enumerate()
+            .flat_map(|(u, unit)| (0..unit.batch.ops.len()).map(move |i| (u, i)))
+    };
+    // (unit, op, a delete goes first) for each op the batch takes.
+    let plan: Vec<(usize, usize, bool)> = if chunk.iter().all(|u| !u.overlaps) {
+        every().map(|(u, i)| (u, i, false)).collect()
+    } else {
+        let mut keys: FastMap<&str, KeyState> = FastMap::default();
+        keys.reserve(total);
+        for (n, (u, i)) in every().enumerate() {
+            let op = &chunk[u].batch.ops[i];
+            let k = keys.entry(op.key()).or_insert(KeyState {
+                last: n,
+                deleted: false,
+                put_after_delete: false,
+            });
+            k.last = n;
+            match op {
+                Op::Delete { .. } => k.deleted = true,
+                Op::Put { .. } => k.put_after_delete = k.deleted,
+            }
         }
-    }
-    for (i, op) in all.iter().enumerate() {
-        let k = &keys[op.key()];
-        if k.last != i {
+        every()
+            .enumerate()
+            .filter_map(|(n, (u, i))| {
+                let op = &chunk[u].batch.ops[i];
+                let k = keys.get(op.key())?;
+                (k.last == n).then_some((u, i, matches!(op, Op::Put { .. }) && k.put_after_delete))
+            })
+            .collect()
+    };
+    batch.ops.reserve_exact(plan.len());
+    let mut origin = Vec::with_capacity(plan.len());
+    for (u, i, delete_first) in plan {
+        let Some(op) = chunk.get_mut(u).and_then(|unit| unit.batch.ops.get_mut(i)) else {
             continue;
-        }
-        if matches!(op, Op::Put { .. }) && k.put_after_delete {
+        };
+        if delete_first {
             batch.delete(op.key());
+            origin.push(None);
         }
-        batch.ops.push((*op).clone());
+        batch
+            .ops
+            .push(std::mem::replace(op, Op::Delete { key: String::new() }));
+        origin.push(Some((u, i)));
     }
-    let coalesced = all.len().saturating_sub(batch.ops.len()) as u64;
-    (batch, coalesced)
+    let coalesced = total.saturating_sub(batch.ops.len()) as u64;
+    Staged {
+        batch,
+        origin,
+        coalesced,
+    }
 }
 
 /// Whether a checked batch whose round was cancelled mid-apply did reach the backend: every
@@ -753,12 +804,36 @@ struct InFlight<'a> {
     engine: &'a Engine,
     todo: VecDeque<Unit>,
     current: Vec<Unit>,
+    /// The ops of `current`, while they are being applied.
+    staged: Option<Staged>,
     applied: Vec<Unit>,
     failed: Vec<(Unit, Error)>,
 }
 
+impl InFlight<'_> {
+    /// Moves the current chunk's ops into one coalesced backend batch.
+    fn stage(&mut self) -> &Batch {
+        &self.staged.insert(coalesce(&mut self.current)).batch
+    }
+
+    /// Moves the staged ops back into their units; returns how many coalescing dropped.
+    fn unstage(&mut self) -> u64 {
+        let Some(staged) = self.staged.take() else {
+            return 0;
+        };
+        for (op, at) in staged.batch.ops.into_iter().zip(staged.origin) {
+            if let Some(slot) = at.and_then(|(u, i)| self.current.get_mut(u)?.batch.ops.get_mut(i))
+            {
+                *slot = op;
+            }
+        }
+        staged.coalesced
+    }
+}
+
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
+        self.unstage();
         let failed = std::mem::take(&mut self.failed);
         let mut units: Vec<Unit> = self.applied.drain(..).collect();
         // The chunk being applied may or may not have reached the backend.
@@ -812,6 +887,7 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         engine,
         todo: VecDeque::new(),
         current: Vec::new(),
+        staged: None,
         applied: Vec::new(),
         failed: Vec::new(),
     };
@@ -829,18 +905,21 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
     let mut synced = false;
     for n in sizes {
         round.current = round.todo.drain(..n).collect();
-        let (batch, coalesced) = coalesce(&round.current);
-        let mut result = apply_with_retry(engine, &batch, one_call).await;
+        let uncertain = round.current.iter().all(|u| u.uncertain);
+        let batch = round.stage();
+        let mut result = apply_with_retry(engine, batch, one_call).await;
         synced = one_call && result.is_ok();
         if matches!(result, Err(Error::Conflict { .. }))
-            && round.current.iter().all(|u| u.uncertain)
-            && already_applied(engine, &batch).await
+            && uncertain
+            && already_applied(engine, batch).await
         {
             result = Ok(());
         }
+        let ops = batch.ops.len() as u64;
+        let coalesced = round.unstage();
         match result {
             Ok(()) => {
-                p.ops_flushed.fetch_add(batch.ops.len() as u64, Relaxed);
+                p.ops_flushed.fetch_add(ops, Relaxed);
                 p.ops_coalesced.fetch_add(coalesced, Relaxed);
                 for mut u in round.current.drain(..) {
                     u.applied = true;

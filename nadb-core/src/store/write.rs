@@ -51,6 +51,7 @@ impl Store {
             let (tags, expires_at) = opts.resolve(now)?;
             let record = self.engine.encode(value, tags, expires_at, now)?;
             let mut batch = Batch::new(self.space.clone());
+            batch.ops.reserve_exact(1);
             batch.put(key, record);
             self.engine.submit(batch, false).await
         })
@@ -88,6 +89,7 @@ impl Store {
             let now = self.engine.clock.now();
             let (tags, expires_at) = opts.resolve(now)?;
             let mut batch = Batch::new(self.space.clone());
+            batch.ops.reserve_exact(items.len());
             for (key, value) in items {
                 let key = key.as_ref();
                 self.check_key(key)?;
