@@ -76,6 +76,7 @@ pub struct FaultyBackend {
     rng: Mutex<StdRng>,
     injected: AtomicU64,
     sync_delay: Mutex<Duration>,
+    apply_delay: Mutex<Duration>,
     batches: Mutex<Vec<usize>>,
 }
 
@@ -101,6 +102,7 @@ impl FaultyBackend {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             injected: AtomicU64::new(0),
             sync_delay: Mutex::new(Duration::ZERO),
+            apply_delay: Mutex::new(Duration::ZERO),
             batches: Mutex::new(Vec::new()),
         }
     }
@@ -109,6 +111,27 @@ impl FaultyBackend {
     /// delays are exact), standing in for a disk's flush.
     pub fn set_sync_delay(&self, d: Duration) {
         *self.sync_delay.lock() = d;
+    }
+
+    /// Makes every `apply` wait `d` before it applies anything (a timer, so a caller that
+    /// gives up during the wait cancels the apply): a slow backend to cancel writers against.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use nadb_core::{BackendExt, MemoryBackend, Record, Meta, Space, StorageBackend, Timestamp};
+    /// use nadb_testkit::FaultyBackend;
+    /// let b = FaultyBackend::new(MemoryBackend::new(), 0);
+    /// b.set_apply_delay(Duration::from_secs(5));
+    /// let r = Record::new(bytes::Bytes::new(), Meta::new(Timestamp::EPOCH, 1));
+    /// let space = Space::default();
+    /// let put = b.put(&space, "k", r);
+    /// assert!(tokio::time::timeout(Duration::from_millis(10), put).await.is_err());
+    /// assert!(b.get(&Space::default(), "k").await?.is_none());
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn set_apply_delay(&self, d: Duration) {
+        *self.apply_delay.lock() = d;
     }
 
     /// The op count of every batch applied so far, in order.
@@ -218,6 +241,10 @@ impl StorageBackend for FaultyBackend {
 
     async fn apply(&self, batch: &Batch) -> Result<()> {
         self.maybe_fail(FaultOp::Apply)?;
+        let delay = *self.apply_delay.lock();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         self.inner.apply(batch).await?;
         self.batches.lock().push(batch.ops.len());
         Ok(())

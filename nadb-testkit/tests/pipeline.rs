@@ -455,3 +455,37 @@ async fn conditional_writes_refuse_dead_lettered_keys() -> Result<()> {
     assert_eq!(store.incr("n", 1).await?, 11);
     Ok(())
 }
+
+/// A writer that gives up while its round is being applied (it led the round) loses nothing:
+/// its writes go back to the queue whole and the next flush applies them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_cancelled_mid_apply_loses_nothing() -> Result<()> {
+    let backend = Arc::new(FaultyBackend::new(MemoryBackend::new(), 0));
+    backend.set_apply_delay(Duration::from_millis(200));
+    let store = Store::builder(backend.clone())
+        .flush_policy(FlushPolicy::Immediate)
+        .sweep_interval(None)
+        .build()
+        .await?;
+    let items: Vec<(String, String)> = (0..5).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(20),
+        store.set_many(items.iter().map(|(k, v)| (k.as_str(), v.clone()))),
+    )
+    .await;
+    assert!(
+        cancelled.is_err(),
+        "the write finished before it could be cancelled"
+    );
+    // Readers still see the writes while they wait in the queue again.
+    assert_eq!(store.get("k3").await?.as_deref(), Some(&b"v3"[..]));
+    backend.set_apply_delay(Duration::ZERO);
+    store.flush().await?;
+    let stored = backend_contents(backend.inner().as_ref(), &Space::default()).await?;
+    let expected: BTreeMap<String, Bytes> = items
+        .iter()
+        .map(|(k, v)| (k.clone(), Bytes::from(v.clone())))
+        .collect();
+    assert_eq!(stored, expected);
+    store.close().await
+}

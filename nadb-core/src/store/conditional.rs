@@ -230,7 +230,7 @@ impl Store {
             };
             let mut batch = Batch::new(self.space.clone());
             batch.check(key, expect).put(key, record);
-            match self.engine.submit(batch, true).await {
+            match self.engine.submit(batch.into(), true).await {
                 Ok(()) => return Ok(out),
                 Err(Error::Conflict { .. }) => backoff(attempt).await,
                 Err(e) => return Err(e),

@@ -23,11 +23,12 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use smallvec::{SmallVec, smallvec};
 use tokio::sync::{Notify, Semaphore, oneshot, watch};
 
 use super::Engine;
 use super::policy::{FlushPolicy, WriteConfig};
-use crate::backend::{Batch, Op};
+use crate::backend::{Batch, Check, Op};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::record::Record;
@@ -48,9 +49,103 @@ struct Slot {
     after_delete: bool,
 }
 
+/// One write as the pipeline holds it. The key is shared with the overlay, so a buffered
+/// write allocates its key once, and the task that applies it allocates its own copies.
+pub(crate) struct PendingOp {
+    key: Arc<str>,
+    /// The record to store; `None`: delete the key.
+    put: Option<Record>,
+}
+
+/// The writes of one API call as the pipeline takes them: one space, checks, ops in order.
+pub(crate) struct Writes {
+    space: Space,
+    checks: Vec<Check>,
+    ops: SmallVec<[PendingOp; 1]>,
+}
+
+impl Writes {
+    /// No writes yet, in `space`.
+    pub(crate) fn new(space: Space) -> Writes {
+        Writes {
+            space,
+            checks: Vec::new(),
+            ops: SmallVec::new(),
+        }
+    }
+
+    /// A single put, the plain `set`: nothing but the key is allocated.
+    pub(crate) fn one(space: Space, key: &str, record: Record) -> Writes {
+        Writes {
+            space,
+            checks: Vec::new(),
+            ops: smallvec![PendingOp {
+                key: Arc::from(key),
+                put: Some(record),
+            }],
+        }
+    }
+
+    /// Adds a put.
+    pub(crate) fn put(&mut self, key: &str, record: Record) {
+        self.ops.push(PendingOp {
+            key: Arc::from(key),
+            put: Some(record),
+        });
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.ops.iter().map(|op| &*op.key)
+    }
+
+    /// A copy as a backend batch (for the dead-letter queue).
+    fn to_batch(&self) -> Batch {
+        Batch {
+            space: self.space.clone(),
+            checks: self.checks.clone(),
+            ops: self
+                .ops
+                .iter()
+                .map(|op| match &op.put {
+                    Some(record) => Op::Put {
+                        key: op.key.to_string(),
+                        record: record.clone(),
+                    },
+                    None => Op::Delete {
+                        key: op.key.to_string(),
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<Batch> for Writes {
+    fn from(batch: Batch) -> Writes {
+        Writes {
+            space: batch.space,
+            checks: batch.checks,
+            ops: batch
+                .ops
+                .into_iter()
+                .map(|op| match op {
+                    Op::Put { key, record } => PendingOp {
+                        key: Arc::from(key),
+                        put: Some(record),
+                    },
+                    Op::Delete { key } => PendingOp {
+                        key: Arc::from(key),
+                        put: None,
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
 struct Unit {
     seq: u64,
-    batch: Batch,
+    writes: Writes,
     bytes: usize,
     ack: Option<oneshot::Sender<Result<()>>>,
     enqueued: Instant,
@@ -131,7 +226,7 @@ struct State {
     waiting_acks: usize,
     overlay_count: usize,
     spare: VecDeque<Unit>,
-    overlay: FastMap<Space, FastMap<String, Slot>>,
+    overlay: FastMap<Space, FastMap<Arc<str>, Slot>>,
     dlq: VecDeque<DeadLetter>,
     flush_target: u64,
     shutdown: bool,
@@ -161,16 +256,18 @@ pub(crate) struct Pipeline {
     chunk_latency: Histogram,
 }
 
-fn unit_bytes(batch: &Batch) -> usize {
-    batch
-        .ops
-        .iter()
-        .map(|op| match op {
-            Op::Put { key, record } => key.len() + record.value.len(),
-            Op::Delete { key } => key.len(),
-        })
+/// What a write holds in the buffer: its key and stored value (at least 1).
+fn bytes_of<'a>(ops: impl Iterator<Item = (&'a str, Option<&'a Record>)>) -> usize {
+    ops.map(|(key, put)| key.len() + put.map_or(0, |r| r.value.len()))
         .sum::<usize>()
         .max(1)
+}
+
+fn batch_bytes(batch: &Batch) -> usize {
+    bytes_of(batch.ops.iter().map(|op| match op {
+        Op::Put { key, record } => (key.as_str(), Some(record)),
+        Op::Delete { key } => (key.as_str(), None),
+    }))
 }
 
 /// A copy of an error for every writer of a failed chunk (errors are not `Clone`).
@@ -311,7 +408,7 @@ impl Pipeline {
         DlqSummary {
             entries: st.dlq.len() as u64,
             ops: st.dlq.iter().map(|d| d.batch.ops.len() as u64).sum(),
-            bytes: st.dlq.iter().map(|d| unit_bytes(&d.batch) as u64).sum(),
+            bytes: st.dlq.iter().map(|d| batch_bytes(&d.batch) as u64).sum(),
             evicted: self.dlq_evicted.load(Relaxed),
             last_error: st.dlq.back().map(|d| d.error.clone()),
         }
@@ -349,7 +446,12 @@ impl Pipeline {
         let mut st = self.state.lock();
         let dead: Vec<DeadLetter> = st.dlq.drain(..).collect();
         for d in &dead {
-            forget_overlay(&mut st, d.seq, &d.batch);
+            forget_overlay(
+                &mut st,
+                d.seq,
+                &d.batch.space,
+                d.batch.ops.iter().map(Op::key),
+            );
         }
         self.publish(&st);
         dead.len() as u64
@@ -357,12 +459,17 @@ impl Pipeline {
 }
 
 /// Drops overlay entries written by unit `seq` (newer entries of the same keys stay).
-fn forget_overlay(st: &mut State, seq: u64, batch: &Batch) {
+fn forget_overlay<'a>(
+    st: &mut State,
+    seq: u64,
+    space: &Space,
+    keys: impl IntoIterator<Item = &'a str>,
+) {
     let mut removed = 0;
-    if let Some(m) = st.overlay.get_mut(&batch.space) {
-        for op in &batch.ops {
-            if m.get(op.key()).is_some_and(|slot| slot.seq == seq) {
-                m.remove(op.key());
+    if let Some(m) = st.overlay.get_mut(space) {
+        for key in keys {
+            if m.get(key).is_some_and(|slot| slot.seq == seq) {
+                m.remove(key);
                 removed += 1;
             }
         }
@@ -373,13 +480,13 @@ fn forget_overlay(st: &mut State, seq: u64, batch: &Batch) {
 impl Engine {
     /// Puts a batch into the pipeline. Returns once it is buffered, or — under `Immediate`,
     /// with `wait`, or when it carries checks — once it is applied and synced.
-    pub(crate) async fn submit(&self, mut batch: Batch, wait: bool) -> Result<()> {
-        if batch.ops.is_empty() && batch.checks.is_empty() {
+    pub(crate) async fn submit(&self, mut writes: Writes, wait: bool) -> Result<()> {
+        if writes.ops.is_empty() && writes.checks.is_empty() {
             return Ok(());
         }
         let p = &self.pipeline;
-        let wait = wait || !batch.checks.is_empty() || p.policy == FlushPolicy::Immediate;
-        let bytes = unit_bytes(&batch);
+        let wait = wait || !writes.checks.is_empty() || p.policy == FlushPolicy::Immediate;
+        let bytes = bytes_of(writes.ops.iter().map(|op| (&*op.key, op.put.as_ref())));
         let cost = bytes.min(p.room_total) as u32;
         match p.room.try_acquire_many(cost) {
             Ok(permit) => permit.forget(),
@@ -410,49 +517,45 @@ impl Engine {
             }
             let seq = st.next_seq;
             st.next_seq += 1;
-            let mut overlaps = !batch.checks.is_empty();
-            if batch.checks.is_empty() {
-                let m = st.overlay.entry(batch.space.clone()).or_default();
+            let mut overlaps = !writes.checks.is_empty();
+            if writes.checks.is_empty() {
+                let m = st.overlay.entry(writes.space.clone()).or_default();
                 let mut added = 0;
-                for op in &mut batch.ops {
-                    let prev = m.get(op.key());
+                for op in &mut writes.ops {
+                    let prev = m.get(&*op.key);
                     overlaps |= prev.is_some();
                     let after_delete = prev.is_some_and(|p| p.pending.is_none() || p.after_delete);
                     // An overwrite of a pending record keeps its creation time, as the backend
                     // does for stored ones.
                     if let (
-                        Op::Put { record, .. },
+                        Some(record),
                         Some(Slot {
                             pending: Some(prev),
                             ..
                         }),
-                    ) = (&mut *op, prev)
+                    ) = (&mut op.put, prev)
                         && !prev.meta.is_expired(record.meta.updated_at)
                     {
                         record.meta.created_at = prev.meta.created_at;
                     }
-                    let pending = match op {
-                        Op::Put { record, .. } => Some(record.clone()),
-                        Op::Delete { .. } => None,
-                    };
                     let slot = Slot {
                         seq,
-                        pending,
+                        pending: op.put.clone(),
                         after_delete,
                     };
-                    if m.insert(op.key().to_string(), slot).is_none() {
+                    if m.insert(op.key.clone(), slot).is_none() {
                         added += 1;
                     }
                 }
                 st.overlay_count += added;
                 p.publish(&st);
             }
-            st.queued_ops += batch.ops.len();
+            st.queued_ops += writes.ops.len();
             st.queued_bytes += bytes;
             st.waiting_acks += usize::from(tx.is_some());
             st.queue.push_back(Unit {
                 seq,
-                batch,
+                writes,
                 bytes,
                 ack: tx,
                 enqueued: now,
@@ -557,7 +660,7 @@ impl Engine {
                 }
             }
             ops += batch.ops.len() as u64;
-            self.submit(batch, false).await?;
+            self.submit(batch.into(), false).await?;
             let mut st = self.pipeline.state.lock();
             st.dlq.retain(|e| e.seq != d.seq);
         }
@@ -633,21 +736,21 @@ fn chunk_sizes(units: &VecDeque<Unit>, chunk_size: usize) -> Vec<usize> {
     let mut ops_in_last = 0;
     let mut last: Option<(&Space, bool)> = None;
     for u in units {
-        let alone = !u.batch.checks.is_empty();
+        let alone = !u.writes.checks.is_empty();
         let fits = last.is_some_and(|(space, last_alone)| {
             !last_alone
                 && !alone
-                && *space == u.batch.space
-                && ops_in_last + u.batch.ops.len() <= chunk_size
+                && *space == u.writes.space
+                && ops_in_last + u.writes.ops.len() <= chunk_size
         });
         if fits {
-            ops_in_last += u.batch.ops.len();
+            ops_in_last += u.writes.ops.len();
             if let Some(n) = sizes.last_mut() {
                 *n += 1;
             }
         } else {
-            ops_in_last = u.batch.ops.len();
-            last = Some((&u.batch.space, alone));
+            ops_in_last = u.writes.ops.len();
+            last = Some((&u.writes.space, alone));
             sizes.push(1);
         }
     }
@@ -679,17 +782,17 @@ fn coalesce(chunk: &mut [Unit]) -> Staged {
             coalesced: 0,
         };
     };
-    let mut batch = Batch::new(first.batch.space.clone());
+    let mut batch = Batch::new(first.writes.space.clone());
     batch.checks = chunk
         .iter()
-        .flat_map(|u| u.batch.checks.iter().cloned())
+        .flat_map(|u| u.writes.checks.iter().cloned())
         .collect();
-    let total: usize = chunk.iter().map(|u| u.batch.ops.len()).sum();
+    let total: usize = chunk.iter().map(|u| u.writes.ops.len()).sum();
     let every = || {
         chunk
             .iter()
             .enumerate()
-            .flat_map(|(u, unit)| (0..unit.batch.ops.len()).map(move |i| (u, i)))
+            .flat_map(|(u, unit)| (0..unit.writes.ops.len()).map(move |i| (u, i)))
     };
     // (unit, op, a delete goes first) for each op the batch takes.
     let plan: Vec<(usize, usize, bool)> = if chunk.iter().all(|u| !u.overlaps) {
@@ -698,40 +801,43 @@ fn coalesce(chunk: &mut [Unit]) -> Staged {
         let mut keys: FastMap<&str, KeyState> = FastMap::default();
         keys.reserve(total);
         for (n, (u, i)) in every().enumerate() {
-            let op = &chunk[u].batch.ops[i];
-            let k = keys.entry(op.key()).or_insert(KeyState {
+            let op = &chunk[u].writes.ops[i];
+            let k = keys.entry(&op.key).or_insert(KeyState {
                 last: n,
                 deleted: false,
                 put_after_delete: false,
             });
             k.last = n;
-            match op {
-                Op::Delete { .. } => k.deleted = true,
-                Op::Put { .. } => k.put_after_delete = k.deleted,
+            match op.put {
+                None => k.deleted = true,
+                Some(_) => k.put_after_delete = k.deleted,
             }
         }
         every()
             .enumerate()
             .filter_map(|(n, (u, i))| {
-                let op = &chunk[u].batch.ops[i];
-                let k = keys.get(op.key())?;
-                (k.last == n).then_some((u, i, matches!(op, Op::Put { .. }) && k.put_after_delete))
+                let op = &chunk[u].writes.ops[i];
+                let k = keys.get(&*op.key)?;
+                (k.last == n).then_some((u, i, op.put.is_some() && k.put_after_delete))
             })
             .collect()
     };
     batch.ops.reserve_exact(plan.len());
     let mut origin = Vec::with_capacity(plan.len());
     for (u, i, delete_first) in plan {
-        let Some(op) = chunk.get_mut(u).and_then(|unit| unit.batch.ops.get_mut(i)) else {
+        let Some(op) = chunk.get_mut(u).and_then(|unit| unit.writes.ops.get_mut(i)) else {
             continue;
         };
+        // The backend's copy of the key is allocated here, by the task that frees it.
+        let key = op.key.to_string();
         if delete_first {
-            batch.delete(op.key());
+            batch.delete(key.clone());
             origin.push(None);
         }
-        batch
-            .ops
-            .push(std::mem::replace(op, Op::Delete { key: String::new() }));
+        batch.ops.push(match op.put.take() {
+            Some(record) => Op::Put { key, record },
+            None => Op::Delete { key },
+        });
         origin.push(Some((u, i)));
     }
     let coalesced = total.saturating_sub(batch.ops.len()) as u64;
@@ -822,9 +928,11 @@ impl InFlight<'_> {
             return 0;
         };
         for (op, at) in staged.batch.ops.into_iter().zip(staged.origin) {
-            if let Some(slot) = at.and_then(|(u, i)| self.current.get_mut(u)?.batch.ops.get_mut(i))
+            if let Op::Put { record, .. } = op
+                && let Some(slot) =
+                    at.and_then(|(u, i)| self.current.get_mut(u)?.writes.ops.get_mut(i))
             {
-                *slot = op;
+                slot.put = Some(record);
             }
         }
         staged.coalesced
@@ -851,7 +959,7 @@ impl Drop for InFlight<'_> {
         units.sort_by_key(|u| u.seq);
         let requeued = !units.is_empty();
         for u in units.into_iter().rev() {
-            st.queued_ops += u.batch.ops.len();
+            st.queued_ops += u.writes.ops.len();
             st.queued_bytes += u.bytes;
             st.waiting_acks += usize::from(u.ack.is_some());
             st.queue.push_front(u);
@@ -968,8 +1076,8 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         // Failures first: a later unit of this round that persisted must supersede them.
         dead_letter(p, &mut st, &failed, now);
         for u in &applied {
-            forget_overlay(&mut st, u.seq, &u.batch);
-            supersede_dead_letters(&mut st, u.seq, &u.batch);
+            forget_overlay(&mut st, u.seq, &u.writes.space, u.writes.keys());
+            supersede_dead_letters(&mut st, u.seq, &u.writes);
         }
         p.publish(&st);
     }
@@ -995,13 +1103,13 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
 fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Timestamp) {
     for (u, e) in failed {
         if u.ack.is_some() {
-            forget_overlay(st, u.seq, &u.batch);
+            forget_overlay(st, u.seq, &u.writes.space, u.writes.keys());
             continue;
         }
-        tracing::warn!(error = %e, ops = u.batch.ops.len(), "writes dead-lettered");
+        tracing::warn!(error = %e, ops = u.writes.ops.len(), "writes dead-lettered");
         st.dlq.push_back(DeadLetter {
             seq: u.seq,
-            batch: u.batch.clone(),
+            batch: u.writes.to_batch(),
             error: e.to_string(),
             failed_at: now,
         });
@@ -1012,7 +1120,12 @@ fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Time
                     ops = old.batch.ops.len(),
                     "dead-letter queue full: oldest entry evicted, its writes are lost"
                 );
-                forget_overlay(st, old.seq, &old.batch);
+                forget_overlay(
+                    st,
+                    old.seq,
+                    &old.batch.space,
+                    old.batch.ops.iter().map(Op::key),
+                );
             }
         }
     }
@@ -1022,16 +1135,16 @@ fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Time
 ///
 /// Reads of a superseded op's key stop seeing the dead-lettered value (its overlay slot goes),
 /// so they see the persisted newer one.
-fn supersede_dead_letters(st: &mut State, seq: u64, batch: &Batch) {
+fn supersede_dead_letters(st: &mut State, seq: u64, writes: &Writes) {
     if st.dlq.is_empty() {
         return;
     }
     let mut dropped: Vec<(u64, Batch)> = Vec::new();
     for d in st.dlq.iter_mut() {
-        if d.seq < seq && d.batch.space == batch.space {
+        if d.seq < seq && d.batch.space == writes.space {
             let mut gone = Batch::new(d.batch.space.clone());
             d.batch.ops.retain(|op| {
-                let superseded = batch.ops.iter().any(|o| o.key() == op.key());
+                let superseded = writes.keys().any(|k| k == op.key());
                 if superseded {
                     gone.ops.push(op.clone());
                 }
@@ -1043,7 +1156,7 @@ fn supersede_dead_letters(st: &mut State, seq: u64, batch: &Batch) {
         }
     }
     for (dseq, gone) in &dropped {
-        forget_overlay(st, *dseq, gone);
+        forget_overlay(st, *dseq, &gone.space, gone.ops.iter().map(Op::key));
     }
     st.dlq.retain(|d| !d.batch.ops.is_empty());
 }

@@ -82,14 +82,17 @@ impl Engine {
             }
             b
         };
-        match self.submit(guarded(keys), true).await {
+        match self.submit(guarded(keys).into(), true).await {
             Ok(()) => return Ok(keys.len() as u64),
             Err(Error::Conflict { .. }) => {}
             Err(e) => return Err(e),
         }
         let mut removed = 0;
         for k in keys {
-            match self.submit(guarded(std::slice::from_ref(k)), true).await {
+            match self
+                .submit(guarded(std::slice::from_ref(k)).into(), true)
+                .await
+            {
                 Ok(()) => removed += 1,
                 Err(Error::Conflict { .. }) => {}
                 Err(e) => return Err(e),

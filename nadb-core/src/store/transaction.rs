@@ -210,7 +210,7 @@ impl Transaction {
                 }
                 // A read-only transaction still commits its checks: its reads were consistent.
                 let wait = !batch.checks.is_empty();
-                engine.submit(batch, wait).await
+                engine.submit(batch.into(), wait).await
             })
             .await
     }

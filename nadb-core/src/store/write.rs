@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 
+use super::pipeline::Writes;
 use super::{Engine, SetOptions, Store};
 use crate::backend::{Batch, Expect};
 use crate::clock::Timestamp;
@@ -50,10 +51,8 @@ impl Store {
             let now = self.engine.clock.now();
             let (tags, expires_at) = opts.resolve(now)?;
             let record = self.engine.encode(value, tags, expires_at, now)?;
-            let mut batch = Batch::new(self.space.clone());
-            batch.ops.reserve_exact(1);
-            batch.put(key, record);
-            self.engine.submit(batch, false).await
+            let writes = Writes::one(self.space.clone(), key, record);
+            self.engine.submit(writes, false).await
         })
         .await
     }
@@ -88,15 +87,14 @@ impl Store {
         self.measured(OpKind::SetMany, async {
             let now = self.engine.clock.now();
             let (tags, expires_at) = opts.resolve(now)?;
-            let mut batch = Batch::new(self.space.clone());
-            batch.ops.reserve_exact(items.len());
+            let mut writes = Writes::new(self.space.clone());
             for (key, value) in items {
                 let key = key.as_ref();
                 self.check_key(key)?;
                 let record = self.engine.encode(value, tags.clone(), expires_at, now)?;
-                batch.put(key, record);
+                writes.put(key, record);
             }
-            self.engine.submit(batch, false).await
+            self.engine.submit(writes, false).await
         })
         .await
     }
@@ -199,7 +197,7 @@ impl Store {
                     }
                 }
             }
-            match self.engine.submit(batch, false).await {
+            match self.engine.submit(batch.into(), false).await {
                 Ok(()) => return Ok(live),
                 Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
                 Err(e) => return Err(e),
