@@ -12,7 +12,7 @@ use nadb_core::{
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, params};
 
-use crate::queries::{self, INDEX};
+use crate::queries::{self, INDEX, KeyWriter};
 use crate::sql::{db_error, open_connection};
 
 const SCHEMA: &str = "
@@ -89,26 +89,19 @@ impl SqliteIndex {
     }
 }
 
-fn put(
-    tx: &rusqlite::Transaction<'_>,
-    space: &Space,
-    key: &str,
-    meta: &Meta,
-) -> rusqlite::Result<()> {
-    let (db, ns) = (space.db(), space.namespace());
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO nadb_index (db, ns, key, version, expires_at, stored_len) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        db,
-        ns,
+const UPSERT: &str = "INSERT OR REPLACE INTO nadb_index \
+     (db, ns, key, version, expires_at, stored_len) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+fn put(w: &mut KeyWriter<'_>, space: &Space, key: &str, meta: &Meta) -> rusqlite::Result<()> {
+    w.upsert.execute(params![
+        space.db(),
+        space.namespace(),
         key,
         meta.version as i64,
         meta.expires_at.map(|t| t.as_millis() as i64),
         meta.stored_len as i64
     ])?;
-    queries::write_tags(tx, &INDEX, space, key, meta)
+    w.write_tags(space, key, meta)
 }
 
 #[async_trait]
@@ -116,10 +109,13 @@ impl MetadataIndex for SqliteIndex {
     async fn update(&self, batch: &Batch) -> Result<()> {
         self.run(|c| {
             let tx = c.transaction()?;
-            for op in &batch.ops {
-                match op {
-                    Op::Put { key, record } => put(&tx, &batch.space, key, &record.meta)?,
-                    Op::Delete { key } => queries::remove_key(&tx, &INDEX, &batch.space, key)?,
+            {
+                let mut w = KeyWriter::new(&tx, &INDEX, UPSERT)?;
+                for op in &batch.ops {
+                    match op {
+                        Op::Put { key, record } => put(&mut w, &batch.space, key, &record.meta)?,
+                        Op::Delete { key } => w.remove_key(&batch.space, key)?,
+                    }
                 }
             }
             tx.commit()
@@ -137,8 +133,11 @@ impl MetadataIndex for SqliteIndex {
                 "DELETE FROM nadb_index_tags WHERE db = ?1 AND ns = ?2",
                 params![space.db(), space.namespace()],
             )?;
-            for (k, m) in &entries {
-                put(&tx, space, k, m)?;
+            {
+                let mut w = KeyWriter::new(&tx, &INDEX, UPSERT)?;
+                for (k, m) in &entries {
+                    put(&mut w, space, k, m)?;
+                }
             }
             tx.commit()
         })

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use nadb_core::{ExpiredKey, IndexedKey, Space, SpaceCount, TagMode, Timestamp};
 use rusqlite::types::Value;
-use rusqlite::{Connection, params};
+use rusqlite::{CachedStatement, Connection, params};
 
 /// Where a set of tables keeps records and tags. The tags table repeats each record's
 /// `expires_at` and `version`, so tag questions need no join.
@@ -14,6 +14,10 @@ pub(crate) struct Tables {
     pub(crate) tags: &'static str,
     /// SQL for a record's stored size.
     pub(crate) size: &'static str,
+    /// The write statements, spelled out so the per-op path formats nothing.
+    delete_tags: &'static str,
+    insert_tag: &'static str,
+    delete_record: &'static str,
 }
 
 /// The backend's own tables.
@@ -21,6 +25,10 @@ pub(crate) const NATIVE: Tables = Tables {
     records: "nadb_records",
     tags: "nadb_tags",
     size: "length(value)",
+    delete_tags: "DELETE FROM nadb_tags WHERE db = ?1 AND ns = ?2 AND key = ?3",
+    insert_tag: "INSERT INTO nadb_tags (db, ns, tag, key, expires_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    delete_record: "DELETE FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3",
 };
 
 /// A [`SqliteIndex`](crate::SqliteIndex)'s tables.
@@ -28,6 +36,10 @@ pub(crate) const INDEX: Tables = Tables {
     records: "nadb_index",
     tags: "nadb_index_tags",
     size: "stored_len",
+    delete_tags: "DELETE FROM nadb_index_tags WHERE db = ?1 AND ns = ?2 AND key = ?3",
+    insert_tag: "INSERT INTO nadb_index_tags (db, ns, tag, key, expires_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    delete_record: "DELETE FROM nadb_index WHERE db = ?1 AND ns = ?2 AND key = ?3",
 };
 
 fn millis(t: Timestamp) -> i64 {
@@ -162,44 +174,50 @@ pub(crate) fn distinct(tags: &[String]) -> Vec<String> {
     v
 }
 
-/// Replaces the tag rows of `key` with `meta`'s tags, each carrying the record's expiry and
-/// version.
-pub(crate) fn write_tags(
-    c: &Connection,
-    t: &Tables,
-    space: &Space,
-    key: &str,
-    meta: &nadb_core::Meta,
-) -> rusqlite::Result<()> {
-    let (db, ns) = (space.db(), space.namespace());
-    c.prepare_cached(&format!(
-        "DELETE FROM {} WHERE db = ?1 AND ns = ?2 AND key = ?3",
-        t.tags
-    ))?
-    .execute(params![db, ns, key])?;
-    let mut ins = c.prepare_cached(&format!(
-        "INSERT INTO {} (db, ns, tag, key, expires_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        t.tags
-    ))?;
-    let expires = meta.expires_at.map(millis);
-    for tag in meta.tags.iter() {
-        ins.execute(params![db, ns, tag, key, expires, meta.version as i64])?;
-    }
-    Ok(())
+/// The statements that write one key's rows (record, tags), prepared once per batch rather
+/// than looked up in the statement cache for every op.
+pub(crate) struct KeyWriter<'c> {
+    /// The table's record upsert, given by the caller (the two record tables differ).
+    pub(crate) upsert: CachedStatement<'c>,
+    delete_tags: CachedStatement<'c>,
+    insert_tag: CachedStatement<'c>,
+    delete_record: CachedStatement<'c>,
 }
 
-/// Removes `key`'s record row and tag rows.
-pub(crate) fn remove_key(
-    c: &Connection,
-    t: &Tables,
-    space: &Space,
-    key: &str,
-) -> rusqlite::Result<()> {
-    for table in [t.records, t.tags] {
-        c.prepare_cached(&format!(
-            "DELETE FROM {table} WHERE db = ?1 AND ns = ?2 AND key = ?3"
-        ))?
-        .execute(params![space.db(), space.namespace(), key])?;
+impl<'c> KeyWriter<'c> {
+    /// Prepares `t`'s write statements on `c`, with `upsert` as the record write.
+    pub(crate) fn new(c: &'c Connection, t: &Tables, upsert: &str) -> rusqlite::Result<Self> {
+        Ok(KeyWriter {
+            upsert: c.prepare_cached(upsert)?,
+            delete_tags: c.prepare_cached(t.delete_tags)?,
+            insert_tag: c.prepare_cached(t.insert_tag)?,
+            delete_record: c.prepare_cached(t.delete_record)?,
+        })
     }
-    Ok(())
+
+    /// Replaces the tag rows of `key` with `meta`'s tags, each carrying the record's expiry
+    /// and version.
+    pub(crate) fn write_tags(
+        &mut self,
+        space: &Space,
+        key: &str,
+        meta: &nadb_core::Meta,
+    ) -> rusqlite::Result<()> {
+        let (db, ns) = (space.db(), space.namespace());
+        self.delete_tags.execute(params![db, ns, key])?;
+        let expires = meta.expires_at.map(millis);
+        for tag in meta.tags.iter() {
+            self.insert_tag
+                .execute(params![db, ns, tag, key, expires, meta.version as i64])?;
+        }
+        Ok(())
+    }
+
+    /// Removes `key`'s record row and tag rows.
+    pub(crate) fn remove_key(&mut self, space: &Space, key: &str) -> rusqlite::Result<()> {
+        let (db, ns) = (space.db(), space.namespace());
+        self.delete_record.execute(params![db, ns, key])?;
+        self.delete_tags.execute(params![db, ns, key])?;
+        Ok(())
+    }
 }

@@ -13,7 +13,7 @@ use nadb_core::{
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-use crate::queries::{self, NATIVE};
+use crate::queries::{self, KeyWriter, NATIVE};
 use crate::{Cmd, SqliteBackend};
 
 /// A SQLite error as a backend error: busy and locked databases are temporary.
@@ -106,6 +106,19 @@ impl From<rusqlite::Error> for Applied {
     }
 }
 
+/// One upsert: an existing record that is live at this write keeps its creation time. Ops
+/// apply in order inside the transaction, so earlier ops count.
+const UPSERT: &str = "INSERT INTO nadb_records \
+     (db, ns, key, value, codec, value_len, created_at, updated_at, expires_at, version, tags) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+     ON CONFLICT (db, ns, key) DO UPDATE SET \
+     value = excluded.value, codec = excluded.codec, value_len = excluded.value_len, \
+     created_at = CASE WHEN nadb_records.expires_at IS NULL \
+         OR nadb_records.expires_at > excluded.updated_at \
+         THEN nadb_records.created_at ELSE excluded.created_at END, \
+     updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
+     version = excluded.version, tags = excluded.tags";
+
 fn apply(
     conn: &mut Connection,
     batch: &Batch,
@@ -127,40 +140,29 @@ fn apply(
             )));
         }
     }
-    for op in &batch.ops {
-        match op {
-            Op::Put { key, record } => {
-                let m = &record.meta;
-                // One upsert: an existing record that is live at this write keeps its creation
-                // time. Ops apply in order inside the transaction, so earlier ops count.
-                tx.prepare_cached(
-                    "INSERT INTO nadb_records \
-                     (db, ns, key, value, codec, value_len, created_at, updated_at, expires_at, version, tags) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                     ON CONFLICT (db, ns, key) DO UPDATE SET \
-                     value = excluded.value, codec = excluded.codec, value_len = excluded.value_len, \
-                     created_at = CASE WHEN nadb_records.expires_at IS NULL \
-                         OR nadb_records.expires_at > excluded.updated_at \
-                         THEN nadb_records.created_at ELSE excluded.created_at END, \
-                     updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
-                     version = excluded.version, tags = excluded.tags",
-                )?
-                .execute(params![
-                    db,
-                    ns,
-                    key,
-                    &record.value[..],
-                    m.codec.id(),
-                    m.value_len as i64,
-                    m.created_at.as_millis() as i64,
-                    m.updated_at.as_millis() as i64,
-                    m.expires_at.map(|t| t.as_millis() as i64),
-                    m.version as i64,
-                    m.tags.join("\n"),
-                ])?;
-                queries::write_tags(&tx, &NATIVE, &batch.space, key, m)?;
+    {
+        let mut w = KeyWriter::new(&tx, &NATIVE, UPSERT)?;
+        for op in &batch.ops {
+            match op {
+                Op::Put { key, record } => {
+                    let m = &record.meta;
+                    w.upsert.execute(params![
+                        db,
+                        ns,
+                        key,
+                        &record.value[..],
+                        m.codec.id(),
+                        m.value_len as i64,
+                        m.created_at.as_millis() as i64,
+                        m.updated_at.as_millis() as i64,
+                        m.expires_at.map(|t| t.as_millis() as i64),
+                        m.version as i64,
+                        m.tags.join("\n"),
+                    ])?;
+                    w.write_tags(&batch.space, key, m)?;
+                }
+                Op::Delete { key } => w.remove_key(&batch.space, key)?,
             }
-            Op::Delete { key } => queries::remove_key(&tx, &NATIVE, &batch.space, key)?,
         }
     }
     if bump_sync {
