@@ -54,36 +54,56 @@ pub(crate) fn open_connection(path: &Path, flags: OpenFlags, writer: bool) -> Re
     Ok(conn)
 }
 
+/// The writer connection's `synchronous` setting, changed only when a command needs the
+/// other one: a run of durable writes pays for no pragma statements.
+struct Synchronous {
+    full: bool,
+}
+
+impl Synchronous {
+    fn set(&mut self, conn: &Connection, full: bool) -> rusqlite::Result<()> {
+        if self.full != full {
+            conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+            self.full = full;
+        }
+        Ok(())
+    }
+}
+
 /// Serves the writer's channel until it closes.
 pub(crate) fn writer_loop(conn: &mut Connection, location: &str, rx: mpsc::Receiver<Cmd>) {
+    // `open_connection` left the writer at NORMAL.
+    let mut mode = Synchronous { full: false };
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Cmd::Apply(batch, tx) => {
-                let _ = tx.send(apply(conn, &batch, false).map_err(|e| applied_error(location, e)));
+                let result = mode
+                    .set(conn, false)
+                    .map_err(Applied::Db)
+                    .and_then(|()| apply(conn, &batch, false));
+                let _ = tx.send(result.map_err(|e| applied_error(location, e)));
             }
             Cmd::ApplySynced(batch, tx) => {
-                // The batch's own commit, made under synchronous=FULL, fsyncs the WAL; it bumps
-                // the sync counter so it always changes a page, even when the ops change none.
-                let result = conn
-                    .pragma_update(None, "synchronous", "FULL")
+                // The batch's own commit, made under synchronous=FULL, fsyncs the WAL and with
+                // it every earlier commit.
+                let result = mode
+                    .set(conn, true)
                     .map_err(Applied::Db)
                     .and_then(|()| apply(conn, &batch, true));
-                let reset = conn.pragma_update(None, "synchronous", "NORMAL");
-                let result = result.and_then(|()| reset.map_err(Applied::Db));
                 let _ = tx.send(result.map_err(|e| applied_error(location, e)));
             }
             Cmd::Sync(tx) => {
-                let _ = tx.send(sync(conn).map_err(|e| db_error(location, e)));
+                let _ = tx.send(sync(conn, &mut mode).map_err(|e| db_error(location, e)));
             }
             Cmd::Read(job) => job(conn),
             Cmd::Close(tx) => {
-                let _ = tx.send(sync(conn).map_err(|e| db_error(location, e)));
+                let _ = tx.send(sync(conn, &mut mode).map_err(|e| db_error(location, e)));
                 return;
             }
         }
     }
     // The backend was dropped (or its close cancelled) without a close command: sync anyway.
-    if let Err(e) = sync(conn) {
+    if let Err(e) = sync(conn, &mut mode) {
         tracing::error!(error = %e, "final sync of a dropped SQLite backend failed");
     }
 }
@@ -119,12 +139,11 @@ const UPSERT: &str = "INSERT INTO nadb_records \
      updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
      version = excluded.version, tags = excluded.tags";
 
-fn apply(
-    conn: &mut Connection,
-    batch: &Batch,
-    bump_sync: bool,
-) -> std::result::Result<(), Applied> {
+/// Applies `batch` in one transaction. With `synced`, the commit must write (so that, under
+/// synchronous=FULL, it fsyncs the WAL): when the ops changed no row, the sync counter is bumped.
+fn apply(conn: &mut Connection, batch: &Batch, synced: bool) -> std::result::Result<(), Applied> {
     let (db, ns) = (batch.space.db(), batch.space.namespace());
+    let changes_before = conn.total_changes();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for c in &batch.checks {
         let found: Option<i64> = tx
@@ -165,7 +184,7 @@ fn apply(
             }
         }
     }
-    if bump_sync {
+    if synced && tx.total_changes() == changes_before {
         bump_sync_counter(&tx)?;
     }
     tx.commit()?;
@@ -193,11 +212,9 @@ fn bump_sync_counter(c: &Connection) -> rusqlite::Result<()> {
 /// Makes every commit so far durable: one write committed with `synchronous=FULL` fsyncs the
 /// WAL, which holds all earlier commits. The write must really change a row — SQLite skips an
 /// update that leaves a record as it was, and then has nothing to commit or sync.
-fn sync(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    let result = bump_sync_counter(conn);
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    result
+fn sync(conn: &mut Connection, mode: &mut Synchronous) -> rusqlite::Result<()> {
+    mode.set(conn, true)?;
+    bump_sync_counter(conn)
 }
 
 const META_COLUMNS: &str = "codec, value_len, created_at, updated_at, expires_at, version, tags";

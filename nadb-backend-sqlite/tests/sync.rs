@@ -46,6 +46,25 @@ async fn apply_synced_commits_a_change_even_for_a_no_op_batch() -> nadb_core::Re
     b.close().await
 }
 
+/// A synced batch that changes rows commits only those: its own pages make the commit write
+/// and fsync, so the counter is left alone (one page less to sync per durable write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_synced_of_a_real_change_writes_no_counter() -> nadb_core::Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.db");
+    let b = SqliteBackend::open(&path).await?;
+    let before = counter(&path);
+    let mut meta = Meta::new(Timestamp::EPOCH, 1);
+    meta.value_len = 1;
+    meta.stored_len = 1;
+    let mut batch = nadb_core::Batch::new(Space::default());
+    batch.put("k", Record::new("v".into(), meta));
+    b.apply_synced(&batch).await?;
+    assert_eq!(counter(&path), before);
+    assert!(b.get(&Space::default(), "k").await?.is_some());
+    b.close().await
+}
+
 #[tokio::test]
 async fn an_empty_or_memory_path_is_not_a_file() {
     for bad in ["", ":memory:"] {
