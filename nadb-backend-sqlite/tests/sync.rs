@@ -9,17 +9,28 @@ fn counter(path: &std::path::Path) -> i64 {
         .expect("read the sync counter")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_sync_commits_a_change() -> nadb_core::Result<()> {
+/// A fresh backend in a temporary directory, and its sync counter now.
+async fn opened() -> nadb_core::Result<(tempfile::TempDir, std::path::PathBuf, SqliteBackend, i64)>
+{
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("s.db");
     let b = SqliteBackend::open(&path).await?;
     let before = counter(&path);
+    Ok((dir, path, b, before))
+}
+
+/// The one-byte record `v`.
+fn record() -> Record {
     let mut meta = Meta::new(Timestamp::EPOCH, 1);
     meta.value_len = 1;
     meta.stored_len = 1;
-    b.put(&Space::default(), "k", Record::new("v".into(), meta))
-        .await?;
+    Record::new("v".into(), meta)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sync_commits_a_change() -> nadb_core::Result<()> {
+    let (_dir, path, b, before) = opened().await?;
+    b.put(&Space::default(), "k", record()).await?;
     b.sync().await?;
     b.sync().await?;
     assert_eq!(
@@ -34,10 +45,7 @@ async fn every_sync_commits_a_change() -> nadb_core::Result<()> {
 /// commit always bumps the sync counter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_synced_commits_a_change_even_for_a_no_op_batch() -> nadb_core::Result<()> {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("s.db");
-    let b = SqliteBackend::open(&path).await?;
-    let before = counter(&path);
+    let (_dir, path, b, before) = opened().await?;
     let mut batch = nadb_core::Batch::new(Space::default());
     batch.delete("not-there");
     b.apply_synced(&batch).await?;
@@ -50,15 +58,9 @@ async fn apply_synced_commits_a_change_even_for_a_no_op_batch() -> nadb_core::Re
 /// and fsync, so the counter is left alone (one page less to sync per durable write).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_synced_of_a_real_change_writes_no_counter() -> nadb_core::Result<()> {
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("s.db");
-    let b = SqliteBackend::open(&path).await?;
-    let before = counter(&path);
-    let mut meta = Meta::new(Timestamp::EPOCH, 1);
-    meta.value_len = 1;
-    meta.stored_len = 1;
+    let (_dir, path, b, before) = opened().await?;
     let mut batch = nadb_core::Batch::new(Space::default());
-    batch.put("k", Record::new("v".into(), meta));
+    batch.put("k", record());
     b.apply_synced(&batch).await?;
     assert_eq!(counter(&path), before);
     assert!(b.get(&Space::default(), "k").await?.is_some());
