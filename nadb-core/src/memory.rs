@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 use crate::backend::{BackendInfo, Batch, Capabilities, Expect, Op, StorageBackend};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::index::{ExpiredKey, IndexState, IndexedKey, MetadataIndex, SpaceCount, TagMode};
+use crate::index::{ExpiredKey, IndexState, IndexedKey, MetadataIndex, Prior, SpaceCount, TagMode};
 use crate::record::{Meta, Record};
 use crate::space::Space;
 
@@ -27,10 +27,20 @@ struct SpaceData {
     order: BTreeSet<Arc<str>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     spaces: FastMap<Space, SpaceData>,
+    /// Sparse: the records map above already holds every key and its metadata.
     index: IndexState,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            spaces: FastMap::default(),
+            index: IndexState::sparse(),
+        }
+    }
 }
 
 /// The in-memory backend. Not persistent: its records live as long as the value does.
@@ -136,27 +146,32 @@ impl StorageBackend for MemoryBackend {
             }
         }
         let data = state.spaces.entry(batch.space.clone()).or_default();
+        let index = state.index.space_mut(&batch.space);
         for op in &batch.ops {
             match op {
                 Op::Put { key, record } => {
                     let mut record = record.clone();
-                    match data.records.get_mut(key.as_str()) {
+                    let prior = match data.records.get_mut(key.as_str()) {
                         Some(old) => {
                             if !old.meta.is_expired(record.meta.updated_at) {
                                 record.meta.created_at = old.meta.created_at;
                             }
+                            let prior = Prior::Present(old.meta.stored_len);
+                            index.put(key, &record.meta, prior);
                             *old = record;
+                            continue;
                         }
-                        None => {
-                            let k: Arc<str> = Arc::from(key.as_str());
-                            data.order.insert(k.clone());
-                            data.records.insert(k, record);
-                        }
-                    }
+                        None => Prior::Absent,
+                    };
+                    index.put(key, &record.meta, prior);
+                    let k: Arc<str> = Arc::from(key.as_str());
+                    data.order.insert(k.clone());
+                    data.records.insert(k, record);
                 }
                 Op::Delete { key } => {
-                    if data.records.remove(key.as_str()).is_some() {
+                    if let Some(old) = data.records.remove(key.as_str()) {
                         data.order.remove(key.as_str());
+                        index.remove(key, Prior::Present(old.meta.stored_len));
                     }
                 }
             }
@@ -164,7 +179,7 @@ impl StorageBackend for MemoryBackend {
         if data.records.is_empty() {
             state.spaces.remove(&batch.space);
         }
-        state.index.apply(batch);
+        state.index.prune(&batch.space);
         Ok(())
     }
 

@@ -25,35 +25,63 @@ struct Entry {
     stored_len: u64,
 }
 
+/// What a key held before a write, as the caller knows it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Prior {
+    /// The index looks it up in its own entries (it keeps every key).
+    Unknown,
+    /// No record.
+    Absent,
+    /// A record of this stored size.
+    Present(u64),
+}
+
 #[derive(Debug, Default)]
-struct SpaceIndex {
+pub(crate) struct SpaceIndex {
+    /// Every key; or, in a sparse index, only keys with tags or an expiry (the owner keeps
+    /// the rest and says what a key held when it writes it).
     entries: FastMap<Arc<str>, Entry>,
     by_tag: FastMap<String, BTreeSet<Arc<str>>>,
     by_expiry: BTreeSet<(Timestamp, Arc<str>)>,
+    keys: u64,
     stored_bytes: u64,
+    sparse: bool,
 }
 
 impl SpaceIndex {
-    fn remove(&mut self, key: &str) {
-        let Some((k, e)) = self.entries.remove_entry(key) else {
-            return;
-        };
-        for t in e.tags.iter() {
-            if let Some(set) = self.by_tag.get_mut(t.as_str()) {
-                set.remove(key);
-                if set.is_empty() {
-                    self.by_tag.remove(t.as_str());
+    pub(crate) fn remove(&mut self, key: &str, prior: Prior) {
+        let removed = self.entries.remove_entry(key);
+        if let Some((k, e)) = &removed {
+            for t in e.tags.iter() {
+                if let Some(set) = self.by_tag.get_mut(t.as_str()) {
+                    set.remove(key);
+                    if set.is_empty() {
+                        self.by_tag.remove(t.as_str());
+                    }
                 }
             }
+            if let Some(at) = e.expires_at {
+                self.by_expiry.remove(&(at, k.clone()));
+            }
         }
-        if let Some(at) = e.expires_at {
-            self.by_expiry.remove(&(at, k));
+        let old_len = match prior {
+            Prior::Unknown => removed.map(|(_, e)| e.stored_len),
+            Prior::Absent => None,
+            Prior::Present(n) => Some(n),
+        };
+        if let Some(n) = old_len {
+            self.keys -= 1;
+            self.stored_bytes -= n;
         }
-        self.stored_bytes -= e.stored_len;
     }
 
-    fn put(&mut self, key: &str, meta: &Meta) {
-        self.remove(key);
+    pub(crate) fn put(&mut self, key: &str, meta: &Meta, prior: Prior) {
+        self.remove(key, prior);
+        self.keys += 1;
+        self.stored_bytes += meta.stored_len;
+        if self.sparse && meta.tags.is_empty() && meta.expires_at.is_none() {
+            return;
+        }
         let k: Arc<str> = Arc::from(key);
         for t in meta.tags.iter() {
             self.by_tag.entry(t.clone()).or_default().insert(k.clone());
@@ -61,7 +89,6 @@ impl SpaceIndex {
         if let Some(at) = meta.expires_at {
             self.by_expiry.insert((at, k.clone()));
         }
-        self.stored_bytes += meta.stored_len;
         self.entries.insert(
             k,
             Entry {
@@ -140,29 +167,58 @@ impl SpaceIndex {
 #[derive(Debug, Default)]
 pub(crate) struct IndexState {
     spaces: FastMap<Space, SpaceIndex>,
+    sparse: bool,
 }
 
 impl IndexState {
+    /// An index that keeps entries only for keys with tags or an expiry: its owner holds
+    /// every record already, and passes each write's [`Prior`].
+    pub(crate) fn sparse() -> IndexState {
+        IndexState {
+            spaces: FastMap::default(),
+            sparse: true,
+        }
+    }
+
     pub(crate) fn apply(&mut self, batch: &Batch) {
-        let space = self.spaces.entry(batch.space.clone()).or_default();
+        let space = self.space_mut(&batch.space);
         for op in &batch.ops {
             match op {
-                Op::Put { key, record } => space.put(key, &record.meta),
-                Op::Delete { key } => space.remove(key),
+                Op::Put { key, record } => space.put(key, &record.meta, Prior::Unknown),
+                Op::Delete { key } => space.remove(key, Prior::Unknown),
             }
         }
-        if space.entries.is_empty() {
-            self.spaces.remove(&batch.space);
+        self.prune(&batch.space);
+    }
+
+    /// The index of `space`, created empty if need be; [`IndexState::prune`] it afterwards.
+    pub(crate) fn space_mut(&mut self, space: &Space) -> &mut SpaceIndex {
+        let sparse = self.sparse;
+        self.spaces
+            .entry(space.clone())
+            .or_insert_with(|| SpaceIndex {
+                sparse,
+                ..SpaceIndex::default()
+            })
+    }
+
+    /// Drops the index of `space` if it holds no key.
+    pub(crate) fn prune(&mut self, space: &Space) {
+        if self.spaces.get(space).is_some_and(|s| s.keys == 0) {
+            self.spaces.remove(space);
         }
     }
 
     pub(crate) fn rebuild(&mut self, space: &Space, entries: Vec<(String, Meta)>) {
-        let mut idx = SpaceIndex::default();
+        let mut idx = SpaceIndex {
+            sparse: self.sparse,
+            ..SpaceIndex::default()
+        };
         idx.entries.reserve(entries.len());
         for (k, m) in &entries {
-            idx.put(k, m);
+            idx.put(k, m, Prior::Unknown);
         }
-        if idx.entries.is_empty() {
+        if idx.keys == 0 {
             self.spaces.remove(space);
         } else {
             self.spaces.insert(space.clone(), idx);
@@ -222,7 +278,7 @@ impl IndexState {
         };
         let (dead_keys, dead_bytes) = s.expired_count(now);
         SpaceCount {
-            keys: s.entries.len() as u64 - dead_keys,
+            keys: s.keys - dead_keys,
             stored_bytes: s.stored_bytes - dead_bytes,
         }
     }

@@ -23,8 +23,8 @@ use crate::error::Result;
 use crate::record::Meta;
 use crate::space::Space;
 
-pub(crate) use memory::IndexState;
 pub use memory::MemoryIndex;
+pub(crate) use memory::{IndexState, Prior};
 
 /// How several tags combine in a query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
