@@ -91,21 +91,7 @@ impl Baseline for RedbBaseline {
         writers: usize,
     ) -> Result<(), BoxError> {
         let db = self.db(set)?;
-        let writers = writers.max(1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..writers)
-                .map(|w| {
-                    scope.spawn(move || {
-                        insert_each_committed(db, items.iter().skip(w).step_by(writers))
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.join()
-                    .map_err(|_| BoxError::from("redb writer thread panicked"))??;
-            }
-            Ok(())
-        })
+        nadb::bench::in_threads(items, writers, |part| insert_each_committed(db, part))
     }
 
     async fn get_all(&mut self, set: &str, keys: &[String]) -> Result<u64, BoxError> {

@@ -93,13 +93,27 @@ pub(crate) fn share<T>(items: &[T], writers: usize) -> Vec<Vec<&T>> {
     parts
 }
 
-/// Runs `work` on each part in its own thread and returns the first error.
-fn in_threads<T: Sync>(
-    parts: Vec<Vec<&T>>,
+/// Splits `items` among `writers` threads as [`Baseline::put_durable_concurrent`] wants
+/// (item `i` to writer `i % writers`), runs `work` on each share in its own thread, and
+/// returns the first error.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// let seen = AtomicUsize::new(0);
+/// nadb::bench::in_threads(&[1, 2, 3, 4, 5], 2, |part| {
+///     seen.fetch_add(part.len(), Ordering::Relaxed);
+///     Ok(())
+/// })?;
+/// assert_eq!(seen.into_inner(), 5);
+/// # Ok::<(), nadb::BoxError>(())
+/// ```
+pub fn in_threads<T: Sync>(
+    items: &[T],
+    writers: usize,
     work: impl Fn(Vec<&T>) -> Result<(), BoxError> + Sync,
 ) -> Result<(), BoxError> {
     std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
+        let handles: Vec<_> = share(items, writers)
             .into_iter()
             .map(|part| scope.spawn(|| work(part)))
             .collect();
@@ -165,7 +179,7 @@ impl Baseline for MapBaseline {
         writers: usize,
     ) -> Result<(), BoxError> {
         let lock = self.set(set);
-        in_threads(share(items, writers), |part| insert_each(lock, part))
+        in_threads(items, writers, |part| insert_each(lock, part))
     }
 
     async fn get_all(&mut self, set: &str, keys: &[String]) -> Result<u64, BoxError> {
@@ -361,7 +375,7 @@ impl Baseline for LogBaseline {
         writers: usize,
     ) -> Result<(), BoxError> {
         let log = self.log(set)?;
-        in_threads(share(items, writers), |part| log.append_synced(part))
+        in_threads(items, writers, |part| log.append_synced(part))
     }
 
     async fn get_all(&mut self, set: &str, keys: &[String]) -> Result<u64, BoxError> {
@@ -499,7 +513,7 @@ impl Baseline for SqliteBaseline {
         writers: usize,
     ) -> Result<(), BoxError> {
         let path = self.path(set);
-        in_threads(share(items, writers), |part| {
+        in_threads(items, writers, |part| {
             insert_each_committed(&mut sqlite_connect(&path)?, part)
         })
     }

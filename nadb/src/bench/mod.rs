@@ -40,7 +40,7 @@ pub use baseline::LogBaseline;
 pub use baseline::RedisBaseline;
 #[cfg(feature = "sqlite")]
 pub use baseline::SqliteBaseline;
-pub use baseline::{Baseline, MapBaseline};
+pub use baseline::{Baseline, MapBaseline, in_threads};
 pub use report::{BaselineFigure, Machine, Report, Row};
 pub use workload::{Mode, Unit, Workload};
 
