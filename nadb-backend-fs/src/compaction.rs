@@ -30,7 +30,7 @@ use bytes::{Bytes, BytesMut};
 use nadb_core::{Error, Result};
 
 use crate::files::{hint_path, io_error, segment_path, sync_dir, tmp_path};
-use crate::format::{self, HintEntry, SEGMENT_HEADER_LEN, read_frame};
+use crate::format::{self, HintLog, SEGMENT_HEADER_LEN, read_frame};
 use crate::open::{seal_and_switch, write_hint};
 use crate::{FsBackend, SegStat};
 
@@ -97,7 +97,7 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
     let mut len = SEGMENT_HEADER_LEN;
     file.write_all_at(&format::segment_header(), 0)
         .map_err(|e| io_error("writing", &tmp, e))?;
-    let mut hints = Vec::with_capacity(live.len());
+    let mut hints = HintLog::new();
     let mut moves = Vec::with_capacity(live.len());
     let segments = inner.segments.read().clone();
     for chunk in live.chunks(BATCH) {
@@ -114,13 +114,7 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
                 .map_err(|_| crate::corrupt(dir, e.seg, e.offset, "frame fails its checksum"))?;
             let offset = len + buf.len() as u64;
             buf.extend_from_slice(&frame);
-            hints.push(HintEntry::Put {
-                space: space.clone(),
-                key: key.clone(),
-                offset,
-                len: e.len,
-                meta: e.meta.clone(),
-            });
+            hints.put(space, key, offset, e.len, &e.meta);
             moves.push((
                 space.clone(),
                 key.clone(),

@@ -38,7 +38,7 @@
 //! segment is scanned instead.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use nadb_core::codec::{decode_record, encode_record};
+use nadb_core::codec::{decode_record, encode_record_to};
 use nadb_core::{Error, Meta, Record, Result, Space};
 
 /// Bytes before the first frame of a segment.
@@ -131,13 +131,19 @@ fn frame(out: &mut BytesMut, fill: impl FnOnce(&mut BytesMut) -> Result<()>) -> 
     Ok(out.len() - start)
 }
 
-/// Appends a put frame; returns its length.
-pub fn put_frame(out: &mut BytesMut, space: &Space, key: &str, record: &Record) -> Result<usize> {
+/// Appends a put frame of the record `meta` + `stored` value; returns its length.
+pub fn put_frame(
+    out: &mut BytesMut,
+    space: &Space,
+    key: &str,
+    meta: &Meta,
+    stored: &[u8],
+) -> Result<usize> {
     frame(out, |b| {
         b.put_u8(KIND_PUT);
         put_space(b, space);
         put_key(b, key)?;
-        b.put_slice(&encode_record(record));
+        encode_record_to(b, meta, stored);
         Ok(())
     })
 }
@@ -303,43 +309,108 @@ pub enum HintEntry {
     },
 }
 
-/// Serializes a hint file for a segment of `segment_len` bytes.
-pub fn encode_hint(segment_len: u64, entries: &[HintEntry]) -> Result<Bytes> {
-    let mut b = BytesMut::new();
-    b.put_slice(HINT_MAGIC);
-    b.put_u32_le(FORMAT_VERSION);
-    b.put_u64_le(segment_len);
-    b.put_u64_le(entries.len() as u64);
-    for e in entries {
-        match e {
+/// The entries of a hint file, encoded as they are appended: the active segment's hints
+/// cost one growing buffer, not an allocation per op.
+#[derive(Debug, Default)]
+pub struct HintLog {
+    body: BytesMut,
+    count: u64,
+    /// Set when an entry could not be encoded; such a log writes no hint file, and opening
+    /// scans the segment instead.
+    broken: bool,
+}
+
+impl HintLog {
+    /// An empty log.
+    pub fn new() -> HintLog {
+        HintLog::default()
+    }
+
+    /// Appends a put whose frame is at `offset`, `len` bytes long.
+    pub fn put(&mut self, space: &Space, key: &str, offset: u64, len: u32, meta: &Meta) {
+        let b = &mut self.body;
+        b.put_u8(KIND_PUT);
+        put_space(b, space);
+        if put_key(b, key).is_err() {
+            self.broken = true;
+            return;
+        }
+        b.put_u64_le(offset);
+        b.put_u32_le(len);
+        // The record format with an empty value carries exactly the metadata.
+        let at = b.len();
+        b.put_u32_le(0);
+        encode_record_to(b, meta, &[]);
+        let header_len = (b.len() - at - 4) as u32;
+        b[at..at + 4].copy_from_slice(&header_len.to_le_bytes());
+        b.put_u64_le(meta.stored_len);
+        self.count += 1;
+    }
+
+    /// Appends a delete.
+    pub fn delete(&mut self, space: &Space, key: &str) {
+        let b = &mut self.body;
+        b.put_u8(KIND_DELETE);
+        put_space(b, space);
+        if put_key(b, key).is_err() {
+            self.broken = true;
+            return;
+        }
+        self.count += 1;
+    }
+
+    /// Appends `entry`.
+    pub fn push(&mut self, entry: &HintEntry) {
+        match entry {
             HintEntry::Put {
                 space,
                 key,
                 offset,
                 len,
                 meta,
-            } => {
-                b.put_u8(KIND_PUT);
-                put_space(&mut b, space);
-                put_key(&mut b, key)?;
-                b.put_u64_le(*offset);
-                b.put_u32_le(*len);
-                // The record format with an empty value carries exactly the metadata.
-                let header = encode_record(&Record::new(Bytes::new(), meta.clone()));
-                b.put_u32_le(header.len() as u32);
-                b.put_slice(&header);
-                b.put_u64_le(meta.stored_len);
-            }
-            HintEntry::Delete { space, key } => {
-                b.put_u8(KIND_DELETE);
-                put_space(&mut b, space);
-                put_key(&mut b, key)?;
-            }
+            } => self.put(space, key, *offset, *len, meta),
+            HintEntry::Delete { space, key } => self.delete(space, key),
         }
     }
-    let crc = crc32c::crc32c(&b);
-    b.put_u32_le(crc);
-    Ok(b.freeze())
+
+    /// Entries appended.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no entry was appended.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The hint file for a segment of `segment_len` bytes; `None` when an entry could not be
+    /// encoded (the segment is then scanned at open).
+    pub fn encode(&self, segment_len: u64) -> Option<Bytes> {
+        if self.broken {
+            return None;
+        }
+        let mut b = BytesMut::with_capacity(32 + self.body.len());
+        b.put_slice(HINT_MAGIC);
+        b.put_u32_le(FORMAT_VERSION);
+        b.put_u64_le(segment_len);
+        b.put_u64_le(self.count);
+        b.put_slice(&self.body);
+        let crc = crc32c::crc32c(&b);
+        b.put_u32_le(crc);
+        Some(b.freeze())
+    }
+}
+
+/// Serializes a hint file for a segment of `segment_len` bytes.
+pub fn encode_hint(segment_len: u64, entries: &[HintEntry]) -> Result<Bytes> {
+    let mut log = HintLog::new();
+    for e in entries {
+        log.push(e);
+    }
+    log.encode(segment_len).ok_or_else(|| Error::InvalidKey {
+        len: 0,
+        reason: "a hint entry's key is longer than 65535 bytes".into(),
+    })
 }
 
 /// Parses a hint file; returns the segment length it describes and its entries.
@@ -451,7 +522,8 @@ mod tests {
     fn frames_round_trip_and_damage_is_detected() {
         let space = Space::new("db", "ns").unwrap();
         let mut b = BytesMut::new();
-        let n = put_frame(&mut b, &space, "key/../*", &record()).unwrap();
+        let r = record();
+        let n = put_frame(&mut b, &space, "key/../*", &r.meta, &r.value).unwrap();
         let bytes = b.freeze();
         let (f, len) = read_frame(&bytes, 1 << 20).unwrap();
         assert_eq!(len, n);

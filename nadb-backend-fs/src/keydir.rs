@@ -124,17 +124,13 @@ impl Keydir {
         out
     }
 
-    /// Every space with its keys and metadata (for rebuilding the index).
-    pub(crate) fn spaces(&self) -> impl Iterator<Item = (&Space, Vec<(String, Meta)>)> {
-        self.spaces.iter().map(|(space, s)| {
-            (
-                space,
-                s.map
-                    .iter()
-                    .map(|(k, e)| (k.to_string(), e.meta.clone()))
-                    .collect(),
-            )
-        })
+    /// Every space with its keys and metadata (for loading the index).
+    pub(crate) fn spaces(
+        &self,
+    ) -> impl Iterator<Item = (&Space, impl Iterator<Item = (&str, &Meta)>)> {
+        self.spaces
+            .iter()
+            .map(|(space, s)| (space, s.map.iter().map(|(k, e)| (&**k, &e.meta))))
     }
 
     /// Live frame bytes per segment.

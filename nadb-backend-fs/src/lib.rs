@@ -58,13 +58,15 @@ use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use nadb_core::registry::Registration;
 use nadb_core::{
-    BackendInfo, Batch, Error, MemoryIndex, Meta, MetadataIndex, Op, Record, Result, Space,
+    BackendInfo, Batch, Error, Meta, MetadataIndex, Op, Record, Result, Space, SparseIndex,
     StorageBackend,
 };
 use parking_lot::{Mutex, RwLock};
 
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 use crate::files::{io_error, segment_path};
-use crate::format::{Frame, HintEntry, read_frame};
+use crate::format::{Frame, HintLog, read_frame};
 use crate::keydir::{Entry, Keydir};
 
 pub use open::RepairReport;
@@ -110,7 +112,7 @@ struct Writer {
     file: Arc<File>,
     len: u64,
     /// Every committed op of the active segment, for its hint file.
-    hints: Vec<HintEntry>,
+    hints: HintLog,
 }
 
 /// Total and dead bytes per segment.
@@ -129,7 +131,7 @@ struct Inner {
     segments: RwLock<BTreeMap<u64, Arc<File>>>,
     writer: Mutex<Writer>,
     stats: Mutex<BTreeMap<u64, SegStat>>,
-    index: Arc<MemoryIndex>,
+    index: Arc<SparseIndex>,
     closed: AtomicBool,
     poisoned: AtomicBool,
     compacting: Arc<tokio::sync::Mutex<()>>,
@@ -288,12 +290,10 @@ impl StorageBackend for FsBackend {
         // Checks and creation times are judged against the keydir under the writer lock, so
         // no other batch can come between them and the write.
         let mut buf = BytesMut::new();
+        // Per op: where its frame starts in `buf`, its length, and the metadata it stores.
         let mut placed: Vec<(usize, u32, Option<Meta>)> = Vec::with_capacity(batch.ops.len());
         {
             let kd = inner.keydir.read();
-            // Creation times follow the ops in order: an earlier op of this batch counts.
-            let mut earlier: std::collections::HashMap<&str, Option<Meta>> =
-                std::collections::HashMap::new();
             for c in &batch.checks {
                 let found = kd.get(&batch.space, &c.key).map(|e| e.meta.version);
                 if !c.expect.holds(found) {
@@ -302,7 +302,11 @@ impl StorageBackend for FsBackend {
                     });
                 }
             }
-            for op in &batch.ops {
+            // Creation times follow the ops in order, so an earlier op of this batch on the same
+            // key counts: the latest op per key, by its position in `placed`. A batch of one op
+            // (every Immediate write) needs no map.
+            let mut earlier: FastMap<&str, usize> = FastMap::default();
+            for (i, op) in batch.ops.iter().enumerate() {
                 let at = buf.len();
                 match op {
                     Op::Put { key, record } => {
@@ -312,25 +316,27 @@ impl StorageBackend for FsBackend {
                                 limit: inner.opts.max_value_size,
                             });
                         }
-                        let mut record = record.clone();
+                        let mut meta = record.meta.clone();
                         let prev = match earlier.get(key.as_str()) {
-                            Some(prev) => prev.as_ref(),
+                            Some(&j) => placed[j].2.as_ref(),
                             None => kd.get(&batch.space, key).map(|e| &e.meta),
                         };
                         if let Some(old) = prev
-                            && !old.is_expired(record.meta.updated_at)
+                            && !old.is_expired(meta.updated_at)
                         {
-                            record.meta.created_at = old.created_at;
+                            meta.created_at = old.created_at;
                         }
-                        let n = format::put_frame(&mut buf, &batch.space, key, &record)?;
-                        earlier.insert(key.as_str(), Some(record.meta.clone()));
-                        placed.push((at, n as u32, Some(record.meta)));
+                        let n =
+                            format::put_frame(&mut buf, &batch.space, key, &meta, &record.value)?;
+                        placed.push((at, n as u32, Some(meta)));
                     }
                     Op::Delete { key } => {
                         let n = format::delete_frame(&mut buf, &batch.space, key)?;
-                        earlier.insert(key.as_str(), None);
                         placed.push((at, n as u32, None));
                     }
+                }
+                if batch.ops.len() > 1 {
+                    earlier.insert(op.key(), i);
                 }
             }
         }
@@ -355,19 +361,16 @@ impl StorageBackend for FsBackend {
         w.len += buf.len() as u64;
         let seg = w.id;
         let mut dead = buf.len() as u64 - placed.iter().map(|p| u64::from(p.1)).sum::<u64>();
+        // What each op replaced, for the index: the stored length of the key's prior record.
+        let mut before: Vec<Option<u64>> = Vec::with_capacity(batch.ops.len());
         {
             let mut kd = inner.keydir.write();
+            let mut stats = inner.stats.lock();
             for (op, (at, len, meta)) in batch.ops.iter().zip(placed) {
                 let offset = base + at as u64;
                 let replaced = match meta {
                     Some(meta) => {
-                        w.hints.push(HintEntry::Put {
-                            space: batch.space.clone(),
-                            key: op.key().to_string(),
-                            offset,
-                            len,
-                            meta: meta.clone(),
-                        });
+                        w.hints.put(&batch.space, op.key(), offset, len, &meta);
                         kd.put(
                             &batch.space,
                             op.key(),
@@ -380,28 +383,22 @@ impl StorageBackend for FsBackend {
                         )
                     }
                     None => {
-                        w.hints.push(HintEntry::Delete {
-                            space: batch.space.clone(),
-                            key: op.key().to_string(),
-                        });
+                        w.hints.delete(&batch.space, op.key());
                         dead += u64::from(len);
                         kd.remove(&batch.space, op.key())
                     }
                 };
+                before.push(replaced.as_ref().map(|old| old.meta.stored_len));
                 if let Some(old) = replaced {
-                    let mut stats = inner.stats.lock();
                     stats.entry(old.seg).or_default().dead += u64::from(old.len);
                 }
             }
-        }
-        {
-            let mut stats = inner.stats.lock();
             let s = stats.entry(seg).or_default();
             s.total = w.len;
             s.dead += dead;
         }
         // Under the writer lock, so the index sees batches in log order.
-        inner.index.apply(batch);
+        inner.index.apply(batch, &before);
         drop(w);
         if self.should_compact() && !inner.compaction_scheduled.swap(true, Ordering::AcqRel) {
             let me = self.clone();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use nadb_core::{BackendInfo, Capabilities, Error, MemoryIndex, Result};
+use nadb_core::{BackendInfo, Capabilities, Error, Result, SparseIndex};
 use parking_lot::{Mutex, RwLock};
 
 use crate::files::{
@@ -16,7 +16,8 @@ use crate::files::{
     write_side_file,
 };
 use crate::format::{
-    self, Frame, FrameError, HintEntry, SEGMENT_HEADER_LEN, check_segment_header, read_frame,
+    self, Frame, FrameError, HintEntry, HintLog, SEGMENT_HEADER_LEN, check_segment_header,
+    read_frame,
 };
 use crate::keydir::{Entry, Keydir};
 use crate::{FsOptions, Inner, SegStat, Writer};
@@ -91,13 +92,13 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
     let mut keydir = Keydir::loading();
     let mut lens = BTreeMap::new();
     let mut report = RepairReport::default();
-    let mut last_hints = Vec::new();
+    let mut last_hints = HintLog::new();
     for (i, &id) in ids.iter().enumerate() {
         let is_last = i + 1 == ids.len();
         let (len, hints) = replay(&dir, id, is_last, &opts, &mut keydir, &mut report)?;
         lens.insert(id, len);
         if is_last {
-            last_hints = hints;
+            hints.iter().for_each(|h| last_hints.push(h));
         }
     }
     keydir.finish_load();
@@ -126,7 +127,7 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
                 id: 1,
                 file,
                 len: SEGMENT_HEADER_LEN,
-                hints: Vec::new(),
+                hints: HintLog::new(),
             }
         }
     };
@@ -144,7 +145,7 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
             )
         })
         .collect();
-    let index = Arc::new(MemoryIndex::new());
+    let index = Arc::new(SparseIndex::new());
     for (space, entries) in keydir.spaces() {
         index.load(space, entries);
     }
@@ -452,7 +453,7 @@ pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Resul
         id: next,
         file,
         len: SEGMENT_HEADER_LEN,
-        hints: Vec::new(),
+        hints: HintLog::new(),
     };
     Ok(())
 }
@@ -468,9 +469,12 @@ pub(crate) fn ids_exhausted() -> Error {
 }
 
 /// Writes the hint file of segment `id`.
-pub(crate) fn write_hint(inner: &Inner, id: u64, len: u64, hints: &[HintEntry]) -> Result<()> {
+pub(crate) fn write_hint(inner: &Inner, id: u64, len: u64, hints: &HintLog) -> Result<()> {
     let path = hint_path(&inner.dir, id);
-    let bytes = format::encode_hint(len, hints)?;
+    let Some(bytes) = hints.encode(len) else {
+        // Only an entry that cannot be encoded gets here; opening scans the segment instead.
+        return Ok(());
+    };
     write_atomic(&inner.dir, &path, &bytes).map_err(|e| io_error("writing", &path, e))
 }
 

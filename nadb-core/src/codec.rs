@@ -135,27 +135,43 @@ const CRC_LEN: usize = 4;
 
 /// Serializes a stored record (metadata + stored value) into format version 1.
 pub fn encode_record(record: &Record) -> Bytes {
-    let m = &record.meta;
-    let tags_len: usize = m.tags.iter().map(|t| 1 + t.len()).sum();
-    let mut buf = BytesMut::with_capacity(FIXED_LEN + tags_len + record.value.len() + CRC_LEN);
-    buf.put_slice(MAGIC);
-    buf.put_u8(FORMAT_VERSION);
-    buf.put_u8(m.codec.id());
-    buf.put_u64_le(m.version);
-    buf.put_u64_le(m.created_at.as_millis());
-    buf.put_u64_le(m.updated_at.as_millis());
-    buf.put_u64_le(m.expires_at.map_or(0, Timestamp::as_millis));
-    buf.put_u64_le(m.value_len);
-    // Tags are validated (≤ 64 tags of ≤ 128 bytes), so both fit in a byte.
-    buf.put_u8(m.tags.len() as u8);
-    for t in m.tags.iter() {
-        buf.put_u8(t.len() as u8);
-        buf.put_slice(t.as_bytes());
-    }
-    buf.put_slice(&record.value);
-    let crc = crc32c::crc32c(&buf);
-    buf.put_u32_le(crc);
+    let mut buf = BytesMut::new();
+    encode_record_to(&mut buf, &record.meta, &record.value);
     buf.freeze()
+}
+
+/// Appends the record of `meta` and `stored` value to `out`, byte for byte what
+/// [`encode_record`] returns: for a backend that frames many records in one buffer.
+///
+/// ```
+/// use nadb_core::{codec::{encode_record, encode_record_to}, Meta, Record, Timestamp};
+/// let r = Record::new("v".into(), Meta { value_len: 1, stored_len: 1, ..Meta::new(Timestamp::EPOCH, 9) });
+/// let mut out = bytes::BytesMut::from(&b"prefix"[..]);
+/// encode_record_to(&mut out, &r.meta, &r.value);
+/// assert_eq!(&out[6..], &encode_record(&r)[..]);
+/// ```
+pub fn encode_record_to(out: &mut BytesMut, meta: &Meta, stored: &[u8]) {
+    let m = meta;
+    let tags_len: usize = m.tags.iter().map(|t| 1 + t.len()).sum();
+    out.reserve(FIXED_LEN + tags_len + stored.len() + CRC_LEN);
+    let start = out.len();
+    out.put_slice(MAGIC);
+    out.put_u8(FORMAT_VERSION);
+    out.put_u8(m.codec.id());
+    out.put_u64_le(m.version);
+    out.put_u64_le(m.created_at.as_millis());
+    out.put_u64_le(m.updated_at.as_millis());
+    out.put_u64_le(m.expires_at.map_or(0, Timestamp::as_millis));
+    out.put_u64_le(m.value_len);
+    // Tags are validated (≤ 64 tags of ≤ 128 bytes), so both fit in a byte.
+    out.put_u8(m.tags.len() as u8);
+    for t in m.tags.iter() {
+        out.put_u8(t.len() as u8);
+        out.put_slice(t.as_bytes());
+    }
+    out.put_slice(stored);
+    let crc = crc32c::crc32c(&out[start..]);
+    out.put_u32_le(crc);
 }
 
 /// Parses a record written by [`encode_record`]. The stored value is a zero-copy slice of

@@ -47,7 +47,9 @@ pub use backend::{
 pub use clock::{Clock, MockClock, SystemClock, Timestamp};
 pub use codec::Compression;
 pub use error::{BoxError, Error, Result};
-pub use index::{ExpiredKey, IndexedKey, MemoryIndex, MetadataIndex, SpaceCount, TagMode};
+pub use index::{
+    ExpiredKey, IndexedKey, MemoryIndex, MetadataIndex, SpaceCount, SparseIndex, TagMode,
+};
 pub use memory::MemoryBackend;
 pub use record::{Codec, Meta, Record};
 pub use registry::{open_backend, schemes};

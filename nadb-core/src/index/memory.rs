@@ -210,12 +210,24 @@ impl IndexState {
     }
 
     pub(crate) fn rebuild(&mut self, space: &Space, entries: Vec<(String, Meta)>) {
+        self.load(space, entries.iter().map(|(k, m)| (k.as_str(), m)));
+    }
+
+    /// Replaces the index of `space` with `entries`, each key once.
+    pub(crate) fn load<'a>(
+        &mut self,
+        space: &Space,
+        entries: impl IntoIterator<Item = (&'a str, &'a Meta)>,
+    ) {
+        let entries = entries.into_iter();
         let mut idx = SpaceIndex {
             sparse: self.sparse,
             ..SpaceIndex::default()
         };
-        idx.entries.reserve(entries.len());
-        for (k, m) in &entries {
+        if !self.sparse {
+            idx.entries.reserve(entries.size_hint().0);
+        }
+        for (k, m) in entries {
             idx.put(k, m, Prior::Unknown);
         }
         if idx.keys == 0 {

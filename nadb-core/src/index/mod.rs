@@ -10,6 +10,7 @@
 //! [`StorageBackend::native_index`]: crate::StorageBackend::native_index
 
 mod memory;
+mod sparse;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,6 +26,7 @@ use crate::space::Space;
 
 pub use memory::MemoryIndex;
 pub(crate) use memory::{IndexState, Prior};
+pub use sparse::SparseIndex;
 
 /// How several tags combine in a query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
