@@ -50,13 +50,15 @@ pub(crate) fn io_error(context: &str, path: &Path, e: io::Error) -> Error {
     )
 }
 
-/// Writes `bytes` to `path` durably and atomically: a temporary file, fsync, rename, directory
-/// fsync.
-pub(crate) fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `parts`, one after the other, to `path` durably and atomically: a temporary file,
+/// fsync, rename, directory fsync.
+pub(crate) fn write_atomic(dir: &Path, path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     use std::io::Write;
     let tmp = tmp_path(path);
     let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
+    for bytes in parts {
+        f.write_all(bytes)?;
+    }
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)?;

@@ -383,20 +383,35 @@ impl HintLog {
         self.count == 0
     }
 
-    /// The hint file for a segment of `segment_len` bytes; `None` when an entry could not be
-    /// encoded (the segment is then scanned at open).
-    pub fn encode(&self, segment_len: u64) -> Option<Bytes> {
+    /// Makes room for about `bytes` more of entries.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.body.reserve(bytes);
+    }
+
+    /// The hint file for a segment of `segment_len` bytes, as three parts to write one after
+    /// the other (header, entries, checksum) so the entries are not copied; `None` when an
+    /// entry could not be encoded (the segment is then scanned at open).
+    pub fn parts(&self, segment_len: u64) -> Option<([u8; 28], &[u8], [u8; 4])> {
         if self.broken {
             return None;
         }
-        let mut b = BytesMut::with_capacity(32 + self.body.len());
-        b.put_slice(HINT_MAGIC);
-        b.put_u32_le(FORMAT_VERSION);
-        b.put_u64_le(segment_len);
-        b.put_u64_le(self.count);
-        b.put_slice(&self.body);
-        let crc = crc32c::crc32c(&b);
-        b.put_u32_le(crc);
+        let mut header = [0u8; 28];
+        header[..8].copy_from_slice(HINT_MAGIC);
+        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header[12..20].copy_from_slice(&segment_len.to_le_bytes());
+        header[20..28].copy_from_slice(&self.count.to_le_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&header), &self.body);
+        Some((header, &self.body, crc.to_le_bytes()))
+    }
+
+    /// The hint file for a segment of `segment_len` bytes in one buffer; see
+    /// [`HintLog::parts`].
+    pub fn encode(&self, segment_len: u64) -> Option<Bytes> {
+        let (header, body, crc) = self.parts(segment_len)?;
+        let mut b = BytesMut::with_capacity(header.len() + body.len() + crc.len());
+        b.put_slice(&header);
+        b.put_slice(body);
+        b.put_slice(&crc);
         Some(b.freeze())
     }
 }

@@ -63,6 +63,9 @@ use nadb_core::{
 };
 use parking_lot::{Mutex, RwLock};
 
+/// Largest frame buffer kept for the next batch.
+const SCRATCH_KEPT: usize = 16 << 20;
+
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use crate::files::{io_error, segment_path};
@@ -113,6 +116,24 @@ struct Writer {
     len: u64,
     /// Every committed op of the active segment, for its hint file.
     hints: HintLog,
+    /// The frames of the batch being written; kept between batches so their pages are not
+    /// allocated (and faulted in) afresh each time.
+    scratch: BytesMut,
+}
+
+impl Writer {
+    fn new(id: u64, file: Arc<File>, len: u64, mut hints: HintLog, opts: &FsOptions) -> Writer {
+        // Entries run to about half a segment's bytes when values are small; reserved up
+        // front, the log never copies itself to grow (untouched pages cost no memory).
+        hints.reserve(usize::try_from(opts.max_segment_size / 2).map_or(0, |n| n.min(64 << 20)));
+        Writer {
+            id,
+            file,
+            len,
+            hints,
+            scratch: BytesMut::new(),
+        }
+    }
 }
 
 /// Total and dead bytes per segment.
@@ -289,7 +310,8 @@ impl StorageBackend for FsBackend {
         self.check_usable()?;
         // Checks and creation times are judged against the keydir under the writer lock, so
         // no other batch can come between them and the write.
-        let mut buf = BytesMut::new();
+        let mut buf = std::mem::take(&mut w.scratch);
+        buf.clear();
         // Per op: where its frame starts in `buf`, its length, and the metadata it stores.
         let mut placed: Vec<(usize, u32, Option<Meta>)> = Vec::with_capacity(batch.ops.len());
         {
@@ -399,6 +421,9 @@ impl StorageBackend for FsBackend {
         }
         // Under the writer lock, so the index sees batches in log order.
         inner.index.apply(batch, &before);
+        if buf.capacity() <= SCRATCH_KEPT {
+            w.scratch = buf;
+        }
         drop(w);
         if self.should_compact() && !inner.compaction_scheduled.swap(true, Ordering::AcqRel) {
             let me = self.clone();
@@ -420,7 +445,15 @@ impl StorageBackend for FsBackend {
         limit: usize,
     ) -> Result<Vec<(String, Meta)>> {
         self.check_usable()?;
-        Ok(self.0.keydir.read().scan(space, prefix, after, limit))
+        {
+            let kd = self.0.keydir.read();
+            if !kd.needs_sort(space) {
+                return Ok(kd.scan(space, prefix, after, limit));
+            }
+        }
+        let mut kd = self.0.keydir.write();
+        kd.sort(space);
+        Ok(kd.scan(space, prefix, after, limit))
     }
 
     async fn spaces(&self) -> Result<Vec<Space>> {

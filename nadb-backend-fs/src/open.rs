@@ -89,7 +89,7 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
         }
     }
     ids.sort_unstable();
-    let mut keydir = Keydir::loading();
+    let mut keydir = Keydir::default();
     let mut lens = BTreeMap::new();
     let mut report = RepairReport::default();
     let mut last_hints = HintLog::new();
@@ -101,7 +101,6 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
             hints.iter().for_each(|h| last_hints.push(h));
         }
     }
-    keydir.finish_load();
     let mut segments = BTreeMap::new();
     for &id in &ids {
         let path = segment_path(&dir, id);
@@ -113,22 +112,12 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
         segments.insert(id, Arc::new(f));
     }
     let writer = match ids.last() {
-        Some(&id) => Writer {
-            id,
-            file: segments[&id].clone(),
-            len: lens[&id],
-            hints: last_hints,
-        },
+        Some(&id) => Writer::new(id, segments[&id].clone(), lens[&id], last_hints, &opts),
         None => {
             let file = create_segment(&dir, 1)?;
             segments.insert(1, file.clone());
             lens.insert(1, SEGMENT_HEADER_LEN);
-            Writer {
-                id: 1,
-                file,
-                len: SEGMENT_HEADER_LEN,
-                hints: HintLog::new(),
-            }
+            Writer::new(1, file, SEGMENT_HEADER_LEN, HintLog::new(), &opts)
         }
     };
     let live = keydir.live_bytes();
@@ -449,12 +438,10 @@ pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Resul
             dead: 0,
         },
     );
-    *w = Writer {
-        id: next,
-        file,
-        len: SEGMENT_HEADER_LEN,
-        hints: HintLog::new(),
-    };
+    // The old writer's frame buffer is kept: it is sized for the batches this store writes.
+    let scratch = std::mem::take(&mut w.scratch);
+    *w = Writer::new(next, file, SEGMENT_HEADER_LEN, HintLog::new(), &inner.opts);
+    w.scratch = scratch;
     Ok(())
 }
 
@@ -471,11 +458,12 @@ pub(crate) fn ids_exhausted() -> Error {
 /// Writes the hint file of segment `id`.
 pub(crate) fn write_hint(inner: &Inner, id: u64, len: u64, hints: &HintLog) -> Result<()> {
     let path = hint_path(&inner.dir, id);
-    let Some(bytes) = hints.encode(len) else {
+    let Some((header, body, crc)) = hints.parts(len) else {
         // Only an entry that cannot be encoded gets here; opening scans the segment instead.
         return Ok(());
     };
-    write_atomic(&inner.dir, &path, &bytes).map_err(|e| io_error("writing", &path, e))
+    write_atomic(&inner.dir, &path, &[&header, body, &crc])
+        .map_err(|e| io_error("writing", &path, e))
 }
 
 /// Syncs the active segment, writes its hint so the next open is fast, releases the lock.
