@@ -110,7 +110,7 @@ impl MetadataIndex for SqliteIndex {
         self.run(|c| {
             let tx = c.transaction()?;
             {
-                let mut w = KeyWriter::new(&tx, &INDEX, UPSERT)?;
+                let mut w = KeyWriter::new(&tx, &INDEX, UPSERT, &batch.space)?;
                 for op in &batch.ops {
                     match op {
                         Op::Put { key, record } => put(&mut w, &batch.space, key, &record.meta)?,
@@ -134,7 +134,7 @@ impl MetadataIndex for SqliteIndex {
                 params![space.db(), space.namespace()],
             )?;
             {
-                let mut w = KeyWriter::new(&tx, &INDEX, UPSERT)?;
+                let mut w = KeyWriter::new(&tx, &INDEX, UPSERT, space)?;
                 for (k, m) in &entries {
                     put(&mut w, space, k, m)?;
                 }

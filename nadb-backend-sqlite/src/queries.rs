@@ -18,6 +18,7 @@ pub(crate) struct Tables {
     delete_tags: &'static str,
     insert_tag: &'static str,
     delete_record: &'static str,
+    any_tag: &'static str,
 }
 
 /// The backend's own tables.
@@ -29,6 +30,7 @@ pub(crate) const NATIVE: Tables = Tables {
     insert_tag: "INSERT INTO nadb_tags (db, ns, tag, key, expires_at, version) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     delete_record: "DELETE FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3",
+    any_tag: "SELECT EXISTS (SELECT 1 FROM nadb_tags WHERE db = ?1 AND ns = ?2)",
 };
 
 /// A [`SqliteIndex`](crate::SqliteIndex)'s tables.
@@ -40,6 +42,7 @@ pub(crate) const INDEX: Tables = Tables {
     insert_tag: "INSERT INTO nadb_index_tags (db, ns, tag, key, expires_at, version) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     delete_record: "DELETE FROM nadb_index WHERE db = ?1 AND ns = ?2 AND key = ?3",
+    any_tag: "SELECT EXISTS (SELECT 1 FROM nadb_index_tags WHERE db = ?1 AND ns = ?2)",
 };
 
 fn millis(t: Timestamp) -> i64 {
@@ -182,16 +185,29 @@ pub(crate) struct KeyWriter<'c> {
     delete_tags: CachedStatement<'c>,
     insert_tag: CachedStatement<'c>,
     delete_record: CachedStatement<'c>,
+    /// Whether the space may hold tag rows. While it holds none, a write has no tag rows to
+    /// delete, and skipping that lookup is most of the cost of an untagged put.
+    tagged: bool,
 }
 
 impl<'c> KeyWriter<'c> {
-    /// Prepares `t`'s write statements on `c`, with `upsert` as the record write.
-    pub(crate) fn new(c: &'c Connection, t: &Tables, upsert: &str) -> rusqlite::Result<Self> {
+    /// Prepares `t`'s write statements on `c`, with `upsert` as the record write, for keys
+    /// of `space` (inside the transaction that will write them).
+    pub(crate) fn new(
+        c: &'c Connection,
+        t: &Tables,
+        upsert: &str,
+        space: &Space,
+    ) -> rusqlite::Result<Self> {
+        let tagged = c
+            .prepare_cached(t.any_tag)?
+            .query_row(params![space.db(), space.namespace()], |r| r.get(0))?;
         Ok(KeyWriter {
             upsert: c.prepare_cached(upsert)?,
             delete_tags: c.prepare_cached(t.delete_tags)?,
             insert_tag: c.prepare_cached(t.insert_tag)?,
             delete_record: c.prepare_cached(t.delete_record)?,
+            tagged,
         })
     }
 
@@ -204,7 +220,10 @@ impl<'c> KeyWriter<'c> {
         meta: &nadb_core::Meta,
     ) -> rusqlite::Result<()> {
         let (db, ns) = (space.db(), space.namespace());
-        self.delete_tags.execute(params![db, ns, key])?;
+        if self.tagged {
+            self.delete_tags.execute(params![db, ns, key])?;
+        }
+        self.tagged |= !meta.tags.is_empty();
         let expires = meta.expires_at.map(millis);
         for tag in meta.tags.iter() {
             self.insert_tag
@@ -217,7 +236,9 @@ impl<'c> KeyWriter<'c> {
     pub(crate) fn remove_key(&mut self, space: &Space, key: &str) -> rusqlite::Result<()> {
         let (db, ns) = (space.db(), space.namespace());
         self.delete_record.execute(params![db, ns, key])?;
-        self.delete_tags.execute(params![db, ns, key])?;
+        if self.tagged {
+            self.delete_tags.execute(params![db, ns, key])?;
+        }
         Ok(())
     }
 }

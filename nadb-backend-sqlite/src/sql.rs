@@ -160,7 +160,7 @@ fn apply(conn: &mut Connection, batch: &Batch, synced: bool) -> std::result::Res
         }
     }
     {
-        let mut w = KeyWriter::new(&tx, &NATIVE, UPSERT)?;
+        let mut w = KeyWriter::new(&tx, &NATIVE, UPSERT, &batch.space)?;
         for op in &batch.ops {
             match op {
                 Op::Put { key, record } => {
