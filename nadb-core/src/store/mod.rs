@@ -22,6 +22,7 @@ mod dlq;
 mod json;
 mod listing;
 mod options;
+mod overlay;
 mod pipeline;
 mod policy;
 mod read;

@@ -27,6 +27,7 @@ use smallvec::{SmallVec, smallvec};
 use tokio::sync::{Notify, Semaphore, oneshot, watch};
 
 use super::Engine;
+use super::overlay::{Overlay, Pending, Slot};
 use super::policy::{FlushPolicy, WriteConfig};
 use crate::backend::{Batch, Check, Op};
 use crate::clock::Timestamp;
@@ -36,18 +37,6 @@ use crate::space::Space;
 use crate::stats::Histogram;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// A pending op as reads see it: `Some(record)` for a put, `None` for a delete.
-pub(crate) type Pending = Option<Record>;
-
-/// The overlay's entry for a key: the unit that wrote it, the op, and whether a pending
-/// delete of the key comes before it (so no stored record's creation time carries over).
-#[derive(Clone)]
-struct Slot {
-    seq: u64,
-    pending: Pending,
-    after_delete: bool,
-}
 
 /// One write as the pipeline holds it. The key is shared with the overlay, so a buffered
 /// write allocates its key once, and the task that applies it allocates its own copies.
@@ -226,7 +215,7 @@ struct State {
     waiting_acks: usize,
     overlay_count: usize,
     spare: VecDeque<Unit>,
-    overlay: FastMap<Space, FastMap<Arc<str>, Slot>>,
+    overlay: FastMap<Space, Overlay>,
     dlq: VecDeque<DeadLetter>,
     flush_target: u64,
     shutdown: bool,
@@ -468,10 +457,7 @@ fn forget_overlay<'a>(
     let mut removed = 0;
     if let Some(m) = st.overlay.get_mut(space) {
         for key in keys {
-            if m.get(key).is_some_and(|slot| slot.seq == seq) {
-                m.remove(key);
-                removed += 1;
-            }
+            removed += usize::from(m.remove_if(key, seq));
         }
     }
     st.overlay_count -= removed;
@@ -522,7 +508,7 @@ impl Engine {
                 let m = st.overlay.entry(writes.space.clone()).or_default();
                 let mut added = 0;
                 for op in &mut writes.ops {
-                    let prev = m.get(&*op.key);
+                    let prev = m.get(&op.key);
                     overlaps |= prev.is_some();
                     let after_delete = prev.is_some_and(|p| p.pending.is_none() || p.after_delete);
                     // An overwrite of a pending record keeps its creation time, as the backend
@@ -543,9 +529,7 @@ impl Engine {
                         pending: op.put.clone(),
                         after_delete,
                     };
-                    if m.insert(op.key.clone(), slot).is_none() {
-                        added += 1;
-                    }
+                    added += usize::from(m.insert(&op.key, slot));
                 }
                 st.overlay_count += added;
                 p.publish(&st);
