@@ -33,6 +33,7 @@ pub mod codec;
 pub mod error;
 pub mod index;
 pub mod key;
+pub mod keymap;
 pub mod memory;
 pub mod record;
 pub mod registry;
@@ -50,6 +51,7 @@ pub use error::{BoxError, Error, Result};
 pub use index::{
     ExpiredKey, IndexedKey, MemoryIndex, MetadataIndex, SpaceCount, SparseIndex, TagMode,
 };
+pub use keymap::KeyMap;
 pub use memory::MemoryBackend;
 pub use record::{Codec, Meta, Record};
 pub use registry::{open_backend, schemes};

@@ -1,11 +1,10 @@
 //! The in-memory backend (`memory://`): the reference every other backend is compared with.
 //!
-//! Records live in a hash map per space (fast point reads) beside a sorted key set (ordered
+//! Records live in a [`KeyMap`] per space (fast point reads, a lazily sorted key set for ordered
 //! scans). A batch is applied under one write lock, so it is atomic and its checks are exact.
 //! The backend keeps its own metadata index inside that same lock.
 
-use std::collections::{BTreeSet, HashMap};
-use std::ops::Bound;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,6 +15,7 @@ use crate::backend::{BackendInfo, Batch, Capabilities, Expect, Op, StorageBacken
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::index::{ExpiredKey, IndexState, IndexedKey, MetadataIndex, Prior, SpaceCount, TagMode};
+use crate::keymap::KeyMap;
 use crate::record::{Meta, Record};
 use crate::space::Space;
 
@@ -23,8 +23,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Debug, Default)]
 struct SpaceData {
-    records: FastMap<Arc<str>, Record>,
-    order: BTreeSet<Arc<str>>,
+    records: KeyMap<Record>,
 }
 
 #[derive(Debug)]
@@ -164,13 +163,10 @@ impl StorageBackend for MemoryBackend {
                         None => Prior::Absent,
                     };
                     index.put(key, &record.meta, prior);
-                    let k: Arc<str> = Arc::from(key.as_str());
-                    data.order.insert(k.clone());
-                    data.records.insert(k, record);
+                    data.records.insert(key, record);
                 }
                 Op::Delete { key } => {
                     if let Some(old) = data.records.remove(key.as_str()) {
-                        data.order.remove(key.as_str());
                         index.remove(key, Prior::Present(old.meta.stored_len));
                     }
                 }
@@ -191,20 +187,32 @@ impl StorageBackend for MemoryBackend {
         limit: usize,
     ) -> Result<Vec<(String, Meta)>> {
         self.open_check()?;
-        let state = self.state.read();
-        let Some(s) = state.spaces.get(space) else {
+        let page = |s: &SpaceData| -> Option<Vec<(String, Meta)>> {
+            let keys = s.records.range(prefix, after)?;
+            Some(
+                keys.take(limit)
+                    .map(|(k, r)| (k.to_string(), r.meta.clone()))
+                    .collect(),
+            )
+        };
+        {
+            let state = self.state.read();
+            match state.spaces.get(space) {
+                None => return Ok(Vec::new()),
+                Some(s) => {
+                    if let Some(out) = page(s) {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        // Keys were added since the last scan: sort them in, under the write lock.
+        let mut state = self.state.write();
+        let Some(s) = state.spaces.get_mut(space) else {
             return Ok(Vec::new());
         };
-        let lower = match after {
-            Some(a) if a >= prefix => Bound::Excluded(a),
-            _ => Bound::Included(prefix),
-        };
-        Ok(s.order
-            .range::<str, _>((lower, Bound::Unbounded))
-            .take_while(|k| k.starts_with(prefix))
-            .take(limit)
-            .filter_map(|k| s.records.get(k).map(|r| (k.to_string(), r.meta.clone())))
-            .collect())
+        s.records.sort();
+        Ok(page(s).unwrap_or_default())
     }
 
     async fn spaces(&self) -> Result<Vec<Space>> {

@@ -1,0 +1,414 @@
+//! [`KeyMap`]: the in-memory key table of a backend that keeps its keys in memory.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A map from string keys to values with point lookups by hash and, when made with
+/// [`KeyMap::new`], scans in key order.
+///
+/// Built for key tables that grow to millions of entries (the memory backend's records, the
+/// fs backend's keydir):
+/// - The hash table maps a key to a position in a slot table, so its buckets stay small and
+///   growing it moves keys and positions, not values.
+/// - The sorted key set is brought up to date lazily: new keys wait in a list that
+///   [`KeyMap::sort`] sorts in one go, so a bulk load costs one sort rather than an ordered
+///   insert per key. [`KeyMap::range`] answers only once the map is sorted.
+///
+/// ```
+/// let mut m = nadb_core::KeyMap::new();
+/// m.insert("b", 2);
+/// m.insert("a", 1);
+/// assert_eq!(m.get("a"), Some(&1));
+/// assert!(m.range("", None).is_none()); // "a" and "b" are not sorted yet
+/// m.sort();
+/// let keys: Vec<&str> = m.range("", None).unwrap().map(|(k, _)| k).collect();
+/// assert_eq!(keys, ["a", "b"]);
+/// ```
+#[derive(Debug)]
+pub struct KeyMap<V> {
+    index: FastMap<Arc<str>, usize>,
+    /// Values; `None` marks a free position, listed in `free`.
+    slots: Vec<Option<V>>,
+    free: Vec<usize>,
+    ordered: bool,
+    /// Sorted keys. Every key in it is in `index`; a key of `index` is here or in `unsorted`.
+    order: BTreeSet<Arc<str>>,
+    /// Keys added since the last sort, in any order; may hold removed keys and repeats,
+    /// which sorting drops.
+    unsorted: Vec<Arc<str>>,
+}
+
+impl<V> Default for KeyMap<V> {
+    fn default() -> Self {
+        KeyMap::new()
+    }
+}
+
+impl<V> KeyMap<V> {
+    /// An empty map that can be scanned in key order.
+    pub fn new() -> KeyMap<V> {
+        KeyMap {
+            index: FastMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            ordered: true,
+            order: BTreeSet::new(),
+            unsorted: Vec::new(),
+        }
+    }
+
+    /// An empty map that keeps no key order: [`KeyMap::range`] always answers `None`.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::unordered();
+    /// m.insert("k", ());
+    /// m.sort();
+    /// assert!(m.range("", None).is_none());
+    /// ```
+    pub fn unordered() -> KeyMap<V> {
+        KeyMap {
+            ordered: false,
+            ..KeyMap::new()
+        }
+    }
+
+    /// Number of keys.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// m.insert("k", 1);
+    /// assert_eq!(m.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the map holds no key.
+    ///
+    /// ```
+    /// assert!(nadb_core::KeyMap::<u8>::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Makes room for `n` more keys.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::<u8>::new();
+    /// m.reserve(1000);
+    /// ```
+    pub fn reserve(&mut self, n: usize) {
+        self.index.reserve(n);
+        self.slots.reserve(n);
+    }
+
+    /// The value of `key`.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// m.insert("k", 1);
+    /// assert_eq!((m.get("k"), m.get("x")), (Some(&1), None));
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.slots[*self.index.get(key)?].as_ref()
+    }
+
+    /// The value of `key`, to change in place.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// m.insert("k", 1);
+    /// *m.get_mut("k").unwrap() += 1;
+    /// assert_eq!(m.get("k"), Some(&2));
+    /// ```
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.slots[*self.index.get(key)?].as_mut()
+    }
+
+    /// Sets the value of `key`; returns the value it replaced. A new key is copied once.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// assert_eq!(m.insert("k", 1), None);
+    /// assert_eq!(m.insert("k", 2), Some(1));
+    /// ```
+    pub fn insert(&mut self, key: &str, value: V) -> Option<V> {
+        match self.get_mut(key) {
+            Some(v) => Some(std::mem::replace(v, value)),
+            None => {
+                self.add(Arc::from(key), value);
+                None
+            }
+        }
+    }
+
+    /// [`KeyMap::insert`] for a key the caller already holds shared: a new key costs no copy.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// let key: std::sync::Arc<str> = "k".into();
+    /// m.insert_shared(&key, 1);
+    /// assert_eq!(m.get("k"), Some(&1));
+    /// ```
+    pub fn insert_shared(&mut self, key: &Arc<str>, value: V) -> Option<V> {
+        match self.get_mut(key) {
+            Some(v) => Some(std::mem::replace(v, value)),
+            None => {
+                self.add(key.clone(), value);
+                None
+            }
+        }
+    }
+
+    fn add(&mut self, key: Arc<str>, value: V) {
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(value);
+                i
+            }
+            None => {
+                self.slots.push(Some(value));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key.clone(), slot);
+        if self.ordered {
+            self.unsorted.push(key);
+            // Removed keys linger in `unsorted` until a sort; sorting now and then bounds them.
+            // (The key is in `index` already, so the sort keeps it.)
+            if self.unsorted.len() > 1024 && self.unsorted.len() > 2 * self.index.len() {
+                self.sort();
+            }
+        }
+    }
+
+    /// Removes `key`; returns its value.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// m.insert("k", 1);
+    /// assert_eq!((m.remove("k"), m.remove("k")), (Some(1), None));
+    /// ```
+    pub fn remove(&mut self, key: &str) -> Option<V> {
+        let slot = self.index.remove(key)?;
+        let value = self.slots[slot].take();
+        if self.index.is_empty() {
+            // Nothing left: drop the bookkeeping but keep the capacity.
+            self.slots.clear();
+            self.free.clear();
+            self.order.clear();
+            self.unsorted.clear();
+        } else {
+            self.free.push(slot);
+            if self.ordered {
+                self.order.remove(key);
+            }
+        }
+        value
+    }
+
+    /// Every key with its value, in no particular order.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// m.insert("k", 1);
+    /// assert_eq!(m.iter().collect::<Vec<_>>(), [("k", &1)]);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.index
+            .iter()
+            .filter_map(|(k, &i)| self.slots[i].as_ref().map(|v| (&**k, v)))
+    }
+
+    /// Every value, in no particular order.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// m.insert("k", 1);
+    /// assert_eq!(m.values().sum::<i32>(), 1);
+    /// ```
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.slots.iter().flatten()
+    }
+
+    /// Whether keys were added since the last [`KeyMap::sort`] (so [`KeyMap::range`] waits).
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// m.insert("k", 1);
+    /// assert!(m.needs_sort());
+    /// m.sort();
+    /// assert!(!m.needs_sort());
+    /// ```
+    pub fn needs_sort(&self) -> bool {
+        !self.unsorted.is_empty()
+    }
+
+    /// Brings the sorted key set up to date.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// m.insert("k", 1);
+    /// m.sort();
+    /// assert!(m.range("", None).is_some());
+    /// ```
+    pub fn sort(&mut self) {
+        if self.unsorted.is_empty() {
+            return;
+        }
+        let mut new = std::mem::take(&mut self.unsorted);
+        new.sort_unstable();
+        new.dedup();
+        new.retain(|k| self.index.contains_key(k));
+        if new.len() >= self.order.len() / 4 {
+            // Many new keys: one merge and a bulk build beat that many ordered inserts.
+            let old = std::mem::take(&mut self.order);
+            let mut merged = Vec::with_capacity(old.len() + new.len());
+            let mut a = old.into_iter().peekable();
+            let mut b = new.into_iter().peekable();
+            loop {
+                let next = match (a.peek(), b.peek()) {
+                    (Some(x), Some(y)) if x == y => {
+                        b.next();
+                        a.next()
+                    }
+                    (Some(x), Some(y)) if x < y => a.next(),
+                    (Some(_), None) => a.next(),
+                    (_, Some(_)) => b.next(),
+                    (None, None) => break,
+                };
+                merged.extend(next);
+            }
+            self.order = merged.into_iter().collect();
+        } else {
+            self.order.extend(new);
+        }
+    }
+
+    /// Keys starting with `prefix` and greater than `after`, in byte order, with their values;
+    /// `None` while the map needs a [`KeyMap::sort`] or keeps no order.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// for k in ["a1", "a2", "b1"] {
+    ///     m.insert(k, ());
+    /// }
+    /// m.sort();
+    /// let keys: Vec<&str> = m.range("a", Some("a1")).unwrap().map(|(k, _)| k).collect();
+    /// assert_eq!(keys, ["a2"]);
+    /// ```
+    pub fn range<'a>(
+        &'a self,
+        prefix: &'a str,
+        after: Option<&'a str>,
+    ) -> Option<impl Iterator<Item = (&'a str, &'a V)> + 'a> {
+        if !self.ordered || self.needs_sort() {
+            return None;
+        }
+        let lower = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a),
+            _ => Bound::Included(prefix),
+        };
+        Some(
+            self.order
+                .range::<str, _>((lower, Bound::Unbounded))
+                .take_while(move |k| k.starts_with(prefix))
+                .filter_map(|k| self.get(k).map(|v| (&**k, v))),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    proptest! {
+        /// Inserts, removes and scans in any interleaving answer as a sorted map does, however
+        /// the lazily sorted key set stands when the scan comes.
+        #[test]
+        fn key_map_matches_a_sorted_map(ops in proptest::collection::vec((0u8..4, 0u16..64), 1..400)) {
+            let mut m = KeyMap::new();
+            let mut model: BTreeMap<String, usize> = BTreeMap::new();
+            for (i, (op, k)) in ops.into_iter().enumerate() {
+                let key = format!("k{k:03}");
+                match op {
+                    0 | 1 => prop_assert_eq!(m.insert(&key, i), model.insert(key.clone(), i)),
+                    2 => prop_assert_eq!(m.remove(&key), model.remove(&key)),
+                    _ => {
+                        m.sort();
+                        prop_assert!(!m.needs_sort());
+                        let prefix = if k % 2 == 0 { "" } else { "k0" };
+                        let after = (k % 3 == 0).then_some("k020");
+                        let got: Vec<(String, usize)> = m
+                            .range(prefix, after)
+                            .unwrap()
+                            .map(|(k, v)| (k.to_string(), *v))
+                            .collect();
+                        let want: Vec<(String, usize)> = model
+                            .iter()
+                            .filter(|(k, _)| k.starts_with(prefix) && after.is_none_or(|a| k.as_str() > a))
+                            .map(|(k, v)| (k.clone(), *v))
+                            .collect();
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                prop_assert_eq!(m.get(&key), model.get(&key));
+                prop_assert_eq!(m.len(), model.len());
+            }
+        }
+    }
+
+    #[test]
+    fn keys_removed_without_a_scan_do_not_pile_up() {
+        let mut m = KeyMap::new();
+        m.insert("anchor", 0);
+        for i in 0..100_000u64 {
+            let key = format!("churn-{i}");
+            m.insert(&key, i);
+            m.remove(&key);
+        }
+        assert!(
+            m.unsorted.len() <= 1025,
+            "{} keys waiting",
+            m.unsorted.len()
+        );
+        assert!(m.slots.len() <= 2, "{} slots", m.slots.len());
+        assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn keys_added_while_removed_ones_pile_up_are_all_scanned() {
+        let mut m = KeyMap::new();
+        let mut model = BTreeMap::new();
+        for i in 0..20_000u64 {
+            let key = format!("k{i:05}");
+            m.insert(&key, i);
+            if i % 8 == 0 {
+                model.insert(key, i);
+            } else {
+                m.remove(&key);
+            }
+        }
+        m.sort();
+        let got: Vec<(&str, &u64)> = m.range("", None).unwrap().collect();
+        let want: Vec<(&str, &u64)> = model.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_unordered_map_keeps_no_key_list() {
+        let mut m = KeyMap::unordered();
+        for i in 0..10_000u64 {
+            m.insert(&format!("k{i}"), i);
+        }
+        assert!(m.unsorted.is_empty() && m.order.is_empty());
+        assert!(m.range("", None).is_none());
+        assert_eq!(m.iter().count(), 10_000);
+    }
+}
