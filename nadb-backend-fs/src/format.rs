@@ -328,13 +328,10 @@ impl HintLog {
 
     /// Appends a put whose frame is at `offset`, `len` bytes long.
     pub fn put(&mut self, space: &Space, key: &str, offset: u64, len: u32, meta: &Meta) {
-        let b = &mut self.body;
-        b.put_u8(KIND_PUT);
-        put_space(b, space);
-        if put_key(b, key).is_err() {
-            self.broken = true;
+        if !self.start(KIND_PUT, space, key) {
             return;
         }
+        let b = &mut self.body;
         b.put_u64_le(offset);
         b.put_u32_le(len);
         // The record format with an empty value carries exactly the metadata.
@@ -344,19 +341,24 @@ impl HintLog {
         let header_len = (b.len() - at - 4) as u32;
         b[at..at + 4].copy_from_slice(&header_len.to_le_bytes());
         b.put_u64_le(meta.stored_len);
-        self.count += 1;
     }
 
     /// Appends a delete.
     pub fn delete(&mut self, space: &Space, key: &str) {
-        let b = &mut self.body;
-        b.put_u8(KIND_DELETE);
-        put_space(b, space);
-        if put_key(b, key).is_err() {
+        self.start(KIND_DELETE, space, key);
+    }
+
+    /// Appends an entry's kind, space and key; false (and the log broken) if the key cannot
+    /// be encoded.
+    fn start(&mut self, kind: u8, space: &Space, key: &str) -> bool {
+        self.body.put_u8(kind);
+        put_space(&mut self.body, space);
+        if put_key(&mut self.body, key).is_err() {
             self.broken = true;
-            return;
+            return false;
         }
         self.count += 1;
+        true
     }
 
     /// Appends `entry`.

@@ -2,7 +2,7 @@
 //!
 //! Records live in a [`KeyMap`] per space (fast point reads, a lazily sorted key set for ordered
 //! scans). A batch is applied under one write lock, so it is atomic and its checks are exact.
-//! The backend keeps its own metadata index inside that same lock.
+//! The backend keeps its own metadata index (a [`SparseIndex`]), updated under that same lock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,9 +12,8 @@ use async_trait::async_trait;
 use parking_lot::RwLock;
 
 use crate::backend::{BackendInfo, Batch, Capabilities, Expect, Op, StorageBackend};
-use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::index::{ExpiredKey, IndexState, IndexedKey, MetadataIndex, Prior, SpaceCount, TagMode};
+use crate::index::{MetadataIndex, SparseIndex};
 use crate::keymap::KeyMap;
 use crate::record::{Meta, Record};
 use crate::space::Space;
@@ -26,20 +25,9 @@ struct SpaceData {
     records: KeyMap<Record>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct State {
     spaces: FastMap<Space, SpaceData>,
-    /// Sparse: the records map above already holds every key and its metadata.
-    index: IndexState,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State {
-            spaces: FastMap::default(),
-            index: IndexState::sparse(),
-        }
-    }
 }
 
 /// The in-memory backend. Not persistent: its records live as long as the value does.
@@ -55,7 +43,9 @@ impl Default for State {
 #[derive(Debug)]
 pub struct MemoryBackend {
     info: BackendInfo,
-    state: Arc<RwLock<State>>,
+    state: RwLock<State>,
+    /// Keys with tags or an expiry, and counts; updated under the state lock.
+    index: Arc<SparseIndex>,
     closed: AtomicBool,
 }
 
@@ -77,7 +67,8 @@ impl MemoryBackend {
                     ..Capabilities::none()
                 },
             },
-            state: Arc::default(),
+            state: RwLock::default(),
+            index: Arc::new(SparseIndex::new()),
             closed: AtomicBool::new(false),
         }
     }
@@ -145,37 +136,28 @@ impl StorageBackend for MemoryBackend {
             }
         }
         let data = state.spaces.entry(batch.space.clone()).or_default();
-        let index = state.index.space_mut(&batch.space);
+        // What each op replaced, for the index: the stored length of the key's prior record.
+        let mut before = Vec::with_capacity(batch.ops.len());
         for op in &batch.ops {
-            match op {
+            let replaced = match op {
                 Op::Put { key, record } => {
                     let mut record = record.clone();
-                    let prior = match data.records.get_mut(key.as_str()) {
-                        Some(old) => {
-                            if !old.meta.is_expired(record.meta.updated_at) {
-                                record.meta.created_at = old.meta.created_at;
-                            }
-                            let prior = Prior::Present(old.meta.stored_len);
-                            index.put(key, &record.meta, prior);
-                            *old = record;
-                            continue;
-                        }
-                        None => Prior::Absent,
-                    };
-                    index.put(key, &record.meta, prior);
-                    data.records.insert(key, record);
-                }
-                Op::Delete { key } => {
-                    if let Some(old) = data.records.remove(key.as_str()) {
-                        index.remove(key, Prior::Present(old.meta.stored_len));
+                    if let Some(old) = data.records.get(key.as_str())
+                        && !old.meta.is_expired(record.meta.updated_at)
+                    {
+                        record.meta.created_at = old.meta.created_at;
                     }
+                    data.records.insert(key, record)
                 }
-            }
+                Op::Delete { key } => data.records.remove(key.as_str()),
+            };
+            before.push(replaced.map(|old| old.meta.stored_len));
         }
         if data.records.is_empty() {
             state.spaces.remove(&batch.space);
         }
-        state.index.prune(&batch.space);
+        // Under the state lock, so the index sees batches in the order they apply.
+        self.index.apply(batch, &before);
         Ok(())
     }
 
@@ -238,54 +220,6 @@ impl StorageBackend for MemoryBackend {
     }
 
     fn native_index(&self) -> Option<Arc<dyn MetadataIndex>> {
-        Some(Arc::new(NativeIndex(self.state.clone())))
-    }
-}
-
-/// The memory backend's index view: maintained inside `apply`, so `update` and `rebuild`
-/// have nothing to do.
-#[derive(Debug)]
-struct NativeIndex(Arc<RwLock<State>>);
-
-#[async_trait]
-impl MetadataIndex for NativeIndex {
-    async fn update(&self, _batch: &Batch) -> Result<()> {
-        Ok(())
-    }
-
-    async fn rebuild(&self, _space: &Space, _entries: Vec<(String, Meta)>) -> Result<()> {
-        Ok(())
-    }
-
-    async fn query(
-        &self,
-        space: &Space,
-        tags: &[String],
-        mode: TagMode,
-        now: Timestamp,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<IndexedKey>> {
-        Ok(self
-            .0
-            .read()
-            .index
-            .query(space, tags, mode, now, after, limit))
-    }
-
-    async fn tag_counts(
-        &self,
-        space: &Space,
-        now: Timestamp,
-    ) -> Result<std::collections::BTreeMap<String, u64>> {
-        Ok(self.0.read().index.tag_counts(space, now))
-    }
-
-    async fn expired(&self, now: Timestamp, limit: usize) -> Result<Vec<ExpiredKey>> {
-        Ok(self.0.read().index.expired(now, limit))
-    }
-
-    async fn count(&self, space: &Space, now: Timestamp) -> Result<SpaceCount> {
-        Ok(self.0.read().index.count(space, now))
+        Some(self.index.clone())
     }
 }
