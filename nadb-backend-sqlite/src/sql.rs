@@ -140,10 +140,10 @@ const UPSERT: &str = "INSERT INTO nadb_records \
      version = excluded.version, tags = excluded.tags";
 
 /// Applies `batch` in one transaction. With `synced`, the commit must write (so that, under
-/// synchronous=FULL, it fsyncs the WAL): when the ops changed no row, the sync counter is bumped.
+/// synchronous=FULL, it fsyncs the WAL), so it always bumps the sync counter: the ops alone may
+/// write no page even when SQLite counts them as changes (an upsert of an identical row).
 fn apply(conn: &mut Connection, batch: &Batch, synced: bool) -> std::result::Result<(), Applied> {
     let (db, ns) = (batch.space.db(), batch.space.namespace());
-    let changes_before = conn.total_changes();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for c in &batch.checks {
         let found: Option<i64> = tx
@@ -184,7 +184,7 @@ fn apply(conn: &mut Connection, batch: &Batch, synced: bool) -> std::result::Res
             }
         }
     }
-    if synced && tx.total_changes() == changes_before {
+    if synced {
         bump_sync_counter(&tx)?;
     }
     tx.commit()?;
