@@ -418,18 +418,6 @@ impl HintLog {
     }
 }
 
-/// Serializes a hint file for a segment of `segment_len` bytes.
-pub fn encode_hint(segment_len: u64, entries: &[HintEntry]) -> Result<Bytes> {
-    let mut log = HintLog::new();
-    for e in entries {
-        log.push(e);
-    }
-    log.encode(segment_len).ok_or_else(|| Error::InvalidKey {
-        len: 0,
-        reason: "a hint entry's key is longer than 65535 bytes".into(),
-    })
-}
-
 /// Parses a hint file; returns the segment length it describes and its entries.
 pub fn decode_hint(buf: &Bytes) -> std::result::Result<(u64, Vec<HintEntry>), FrameError> {
     if buf.len() < 32 {
@@ -578,7 +566,9 @@ mod tests {
                 key: "b".into(),
             },
         ];
-        let h = encode_hint(1234, &entries).unwrap();
+        let mut log = HintLog::new();
+        entries.iter().for_each(|e| log.push(e));
+        let h = log.encode(1234).unwrap();
         assert_eq!(decode_hint(&h).unwrap(), (1234, entries));
         for bit in (0..h.len() * 8).step_by(7) {
             let mut v = h.to_vec();

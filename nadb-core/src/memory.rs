@@ -142,12 +142,15 @@ impl StorageBackend for MemoryBackend {
             let replaced = match op {
                 Op::Put { key, record } => {
                     let mut record = record.clone();
-                    if let Some(old) = data.records.get(key.as_str())
-                        && !old.meta.is_expired(record.meta.updated_at)
-                    {
-                        record.meta.created_at = old.meta.created_at;
+                    match data.records.get_mut(key.as_str()) {
+                        Some(old) => {
+                            if !old.meta.is_expired(record.meta.updated_at) {
+                                record.meta.created_at = old.meta.created_at;
+                            }
+                            Some(std::mem::replace(old, record))
+                        }
+                        None => data.records.insert(key, record),
                     }
-                    data.records.insert(key, record)
                 }
                 Op::Delete { key } => data.records.remove(key.as_str()),
             };

@@ -69,9 +69,10 @@ impl SpaceIndex {
             Prior::Absent => None,
             Prior::Present(n) => Some(n),
         };
+        // Saturating: a sparse index's owner states the priors, and a wrong one must not panic.
         if let Some(n) = old_len {
-            self.keys -= 1;
-            self.stored_bytes -= n;
+            self.keys = self.keys.saturating_sub(1);
+            self.stored_bytes = self.stored_bytes.saturating_sub(n);
         }
     }
 
@@ -163,7 +164,7 @@ impl SpaceIndex {
     }
 }
 
-/// State shared by [`MemoryIndex`] and the memory backend's native index.
+/// State of a [`MemoryIndex`] (every key) or a [`SparseIndex`](super::SparseIndex).
 #[derive(Debug, Default)]
 pub(crate) struct IndexState {
     spaces: FastMap<Space, SpaceIndex>,
@@ -290,8 +291,8 @@ impl IndexState {
         };
         let (dead_keys, dead_bytes) = s.expired_count(now);
         SpaceCount {
-            keys: s.keys - dead_keys,
-            stored_bytes: s.stored_bytes - dead_bytes,
+            keys: s.keys.saturating_sub(dead_keys),
+            stored_bytes: s.stored_bytes.saturating_sub(dead_bytes),
         }
     }
 }
@@ -318,17 +319,6 @@ impl MemoryIndex {
     /// An empty index.
     pub fn new() -> MemoryIndex {
         MemoryIndex::default()
-    }
-
-    /// [`MetadataIndex::update`] without `async`, for backends that keep this index as their
-    /// native one and must update it under their own lock.
-    pub fn apply(&self, batch: &Batch) {
-        self.0.write().apply(batch);
-    }
-
-    /// [`MetadataIndex::rebuild`] without `async`.
-    pub fn load(&self, space: &Space, entries: Vec<(String, Meta)>) {
-        self.0.write().rebuild(space, entries);
     }
 }
 
