@@ -83,9 +83,9 @@ impl MapBaseline {
     }
 }
 
-/// Item `i` goes to writer `i % writers`.
+/// Item `i` goes to writer `i % writers`; never more writers than items (but at least one).
 pub(crate) fn share<T>(items: &[T], writers: usize) -> Vec<Vec<&T>> {
-    let writers = writers.max(1);
+    let writers = writers.min(items.len()).max(1);
     let mut parts: Vec<Vec<&T>> = (0..writers).map(|_| Vec::new()).collect();
     for (i, item) in items.iter().enumerate() {
         parts[i % writers].push(item);
@@ -113,10 +113,15 @@ pub fn in_threads<T: Sync>(
     work: impl Fn(Vec<&T>) -> Result<(), BoxError> + Sync,
 ) -> Result<(), BoxError> {
     std::thread::scope(|scope| {
-        let handles: Vec<_> = share(items, writers)
+        // A thread the OS refuses is an error, not a panic.
+        let handles = share(items, writers)
             .into_iter()
-            .map(|part| scope.spawn(|| work(part)))
-            .collect();
+            .map(|part| {
+                std::thread::Builder::new()
+                    .name("baseline-writer".into())
+                    .spawn_scoped(scope, || work(part))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut result = Ok(());
         for h in handles {
             let r = h
@@ -276,7 +281,7 @@ impl Log {
             .append(true)
             .open(&path)?;
         let mut index = HashMap::new();
-        let mut reader = BufReader::with_capacity(1 << 20, File::open(&path)?);
+        let mut reader = BufReader::with_capacity(1 << 20, &file);
         let mut end = 0u64;
         let mut header = [0u8; 8];
         loop {

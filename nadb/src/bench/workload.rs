@@ -220,6 +220,8 @@ impl Timed {
 pub(crate) struct Data {
     keys: Vec<String>,
     small: Bytes,
+    /// `keys` with the small value each, built once for the baselines' loads.
+    items: Vec<(String, Bytes)>,
     durable: Vec<(String, Bytes)>,
     compressible: Vec<(String, Bytes)>,
     random: Vec<(String, Bytes)>,
@@ -274,9 +276,12 @@ impl Data {
             let j = (next(&mut x) % (i as u64 + 1)) as usize;
             shuffled.swap(i, j);
         }
+        let small = Bytes::from(vec![b'b'; 100]);
+        let items = keys.iter().map(|k| (k.clone(), small.clone())).collect();
         Data {
             keys,
-            small: Bytes::from(vec![b'b'; 100]),
+            small,
+            items,
             durable,
             compressible,
             random,
@@ -292,13 +297,6 @@ impl Data {
         } else {
             &self.compressible
         }
-    }
-
-    fn small_items(&self) -> Vec<(String, Bytes)> {
-        self.keys
-            .iter()
-            .map(|k| (k.clone(), self.small.clone()))
-            .collect()
     }
 }
 
@@ -363,11 +361,16 @@ pub(crate) async fn store_side(
             Timed::since(data.durable.len(), t)
         }
         Workload::DurableSetMany => {
+            // Each writer's share is copied before the clock starts.
+            let shares: Vec<Vec<(String, Bytes)>> =
+                super::baseline::share(&data.durable, config.writers)
+                    .into_iter()
+                    .map(|part| part.into_iter().cloned().collect())
+                    .collect();
             let t = Instant::now();
             let mut tasks = tokio::task::JoinSet::new();
-            for part in super::baseline::share(&data.durable, config.writers) {
+            for mine in shares {
                 let store = store.clone();
-                let mine: Vec<(String, Bytes)> = part.into_iter().cloned().collect();
                 tasks.spawn(async move {
                     for (k, v) in mine {
                         store.set(&k, v).await?;
@@ -490,9 +493,9 @@ pub(crate) async fn baseline_side(
     baseline.open(&set).await.map_err(err)?;
     let timed = match workload {
         Workload::Set => {
-            let items = data.small_items();
+            let items = &data.items;
             let t = Instant::now();
-            baseline.load(&set, &items).await.map_err(err)?;
+            baseline.load(&set, items).await.map_err(err)?;
             Some(Timed::since(items.len(), t))
         }
         Workload::DurableSet1 => {
@@ -522,10 +525,7 @@ pub(crate) async fn baseline_side(
             Some(Timed::since(items.len(), t))
         }
         Workload::GetHot => {
-            baseline
-                .load(&set, &data.small_items())
-                .await
-                .map_err(err)?;
+            baseline.load(&set, &data.items).await.map_err(err)?;
             baseline
                 .get_all(&set, &data.hot[..data.hot.len().min(1000)])
                 .await
@@ -537,10 +537,7 @@ pub(crate) async fn baseline_side(
             Some(timed)
         }
         Workload::GetCold | Workload::Reopen => {
-            baseline
-                .load(&set, &data.small_items())
-                .await
-                .map_err(err)?;
+            baseline.load(&set, &data.items).await.map_err(err)?;
             if baseline.close(&set).await.map_err(err)? {
                 let t = Instant::now();
                 baseline.open(&set).await.map_err(err)?;
