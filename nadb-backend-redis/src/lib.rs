@@ -362,33 +362,37 @@ impl RedisBackend {
                     tags.extend(meta::raw_tags(m).map(|t| String::from_utf8_lossy(t).into_owned()));
                 }
             }
-            let mut inv = APPLY_SCRIPT.prepare_invoke();
+            // One command buffer for every argument (a script invocation would allocate one
+            // per argument, ten per put).
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg(APPLY_SCRIPT.get_hash())
+                .arg(5 + touched.len() + tags.len());
             for k in sk.fixed() {
-                inv.key(k);
+                cmd.arg(k);
             }
             for k in &touched {
-                inv.key(sk.record(k));
+                cmd.arg(sk.record(k));
             }
             for t in &tags {
-                inv.key(sk.tag(t));
+                cmd.arg(sk.tag(t));
             }
-            inv.arg(&sk.prefix).arg(tags.len());
+            cmd.arg(&sk.prefix).arg(tags.len());
             for t in &tags {
-                inv.arg(t.as_str());
+                cmd.arg(t.as_str());
             }
             match probe {
-                Some((k, v, updated)) => inv.arg(k).arg(v.to_string()).arg(updated.to_string()),
-                None => inv.arg("").arg("").arg(""),
+                Some((k, v, updated)) => cmd.arg(k).arg(v).arg(updated),
+                None => cmd.arg("").arg("").arg(""),
             };
-            inv.arg(checks.len());
+            cmd.arg(checks.len());
             for (k, expect) in checks {
-                inv.arg(*k);
+                cmd.arg(*k);
                 match expect {
-                    Expect::Absent => inv.arg(""),
-                    Expect::Version(v) => inv.arg(v.to_string()),
+                    Expect::Absent => cmd.arg(""),
+                    Expect::Version(v) => cmd.arg(*v),
                 };
             }
-            inv.arg(ops.len());
+            cmd.arg(ops.len());
             for op in ops {
                 match op {
                     WriteOp::Put(k, r) => {
@@ -396,32 +400,53 @@ impl RedisBackend {
                         let px = match m.expires_at {
                             Some(e) if e > m.updated_at => {
                                 let ttl = e.as_millis() - m.updated_at.as_millis();
-                                if ttl <= MAX_NATIVE_TTL_MS {
-                                    (ttl + EXPIRY_GRACE_MS).to_string()
-                                } else {
-                                    String::new()
-                                }
+                                (ttl <= MAX_NATIVE_TTL_MS).then_some(ttl + EXPIRY_GRACE_MS)
                             }
-                            _ => String::new(),
+                            _ => None,
                         };
-                        inv.arg("p").arg(*k).arg(&r.value[..]).arg(px);
-                        for f in meta::fields(m) {
-                            inv.arg(f);
-                        }
-                        inv.arg(m.tags.len());
-                        for t in m.tags.iter() {
-                            inv.arg(t.as_str());
+                        let plain = m.expires_at.is_none() && m.tags.is_empty();
+                        cmd.arg(if plain { "p" } else { "P" })
+                            .arg(*k)
+                            .arg(&r.value[..])
+                            .arg(m.stored_len)
+                            .arg(m.updated_at.as_millis())
+                            .arg(meta::encode(m));
+                        if !plain {
+                            match px {
+                                Some(px) => cmd.arg(px),
+                                None => cmd.arg(""),
+                            };
+                            match m.expires_at {
+                                Some(e) => cmd.arg(e.as_millis()),
+                                None => cmd.arg(""),
+                            };
+                            cmd.arg(m.tags.len());
+                            for t in m.tags.iter() {
+                                cmd.arg(t.as_str());
+                            }
                         }
                     }
                     WriteOp::Delete(k) => {
-                        inv.arg("d").arg(*k);
+                        cmd.arg("d").arg(*k);
                     }
                     WriteOp::Prune(k, v) => {
-                        inv.arg("x").arg(*k).arg(v.to_string());
+                        cmd.arg("x").arg(*k).arg(*v);
                     }
                 }
             }
-            let reply: Value = inv.invoke_async(&mut conn).await.map_err(redis_error)?;
+            let reply: Value = match cmd.query_async(&mut conn).await {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    APPLY_SCRIPT
+                        .prepare_invoke()
+                        .load_async(&mut conn)
+                        .await
+                        .map_err(redis_error)?;
+                    cmd.query_async(&mut conn).await.map_err(redis_error)?
+                }
+                other => other.map_err(redis_error)?,
+            };
             match reply {
                 Value::BulkString(s) if s == b"ok" || s == b"applied" => return Ok(()),
                 Value::SimpleString(s) if s == "ok" || s == "applied" => return Ok(()),

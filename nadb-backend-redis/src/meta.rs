@@ -26,15 +26,22 @@ pub(crate) fn raw_tags(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Encodes `meta` with `created_at` as given (the apply script may replace it).
-#[cfg(test)]
 pub(crate) fn encode(meta: &Meta) -> String {
-    let mut s = String::with_capacity(64);
-    for f in fields(meta) {
-        if !s.is_empty() {
-            s.push(SEP);
-        }
-        s.push_str(&f);
-    }
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(80);
+    let expires = meta.expires_at.map(Timestamp::as_millis);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        s,
+        "{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}",
+        meta.version,
+        OptionalNumber(expires),
+        meta.stored_len,
+        meta.created_at.as_millis(),
+        meta.updated_at.as_millis(),
+        meta.codec.id(),
+        meta.value_len,
+    );
     for t in meta.tags.iter() {
         s.push(SEP);
         s.push_str(t);
@@ -42,18 +49,16 @@ pub(crate) fn encode(meta: &Meta) -> String {
     s
 }
 
-/// The seven fixed fields of `meta`, as text, in stored order.
-pub(crate) fn fields(meta: &Meta) -> [String; FIRST_TAG] {
-    [
-        meta.version.to_string(),
-        meta.expires_at
-            .map_or_else(String::new, |t| t.as_millis().to_string()),
-        meta.stored_len.to_string(),
-        meta.created_at.as_millis().to_string(),
-        meta.updated_at.as_millis().to_string(),
-        meta.codec.id().to_string(),
-        meta.value_len.to_string(),
-    ]
+/// A number, or nothing for `None`.
+struct OptionalNumber(Option<u64>);
+
+impl std::fmt::Display for OptionalNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Decodes a metadata string; `location` names where it was read for the error.
