@@ -57,13 +57,6 @@ local declared = {}
 local nd = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nd do declared[ARGV[i]] = true; i = i + 1 end
 local probe, probe_version, probe_updated = ARGV[i], ARGV[i + 1], ARGV[i + 2]; i = i + 3
-if probe_version ~= '' then
-  local m = redis.call('HGET', M, probe)
-  if m then
-    local f = fields(m)
-    if f[1] == probe_version and f[5] == probe_updated then return 'applied' end
-  end
-end
 -- Every key the batch names, once, in first-named order.
 local order, seen, n = {}, {}, 0
 local nchecks = tonumber(ARGV[i]); i = i + 1
@@ -96,6 +89,15 @@ for s = 1, n, 1000 do
       live[key] = redis.call('EXISTS', P .. 'r:' .. key) == 1
     end
   end
+end
+-- The probe key is one the batch puts, so its metadata was just read.
+if probe_version ~= '' then
+  local f = old[probe]
+  if f == nil and not seen[probe] then
+    local m = redis.call('HGET', M, probe)
+    if m then f = fields(m) end
+  end
+  if f and f[1] == probe_version and f[5] == probe_updated then return 'applied' end
 end
 i = checks
 for _ = 1, nchecks do

@@ -387,3 +387,37 @@ fn migrate_slot(cluster: &RedisCluster, slot: u16) -> Result<u16, String> {
     }
     Ok(to.port())
 }
+
+/// A batch sent again after its reply was lost (the pipeline retries it) is recognised as
+/// already applied: it does not undo a write made by someone else in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_sent_again_after_a_lost_reply_is_not_applied_twice() {
+    use nadb_core::{Batch, Meta, Record, StorageBackend, Timestamp};
+    let srv = server(&["--save", ""]);
+    let backend = RedisBackend::open(&srv.url()).await.expect("connect");
+    let space = Space::new("retry", "main").unwrap();
+    let record = |value: &'static str, version: u64| {
+        let mut m = Meta::new(Timestamp::from_millis(1_700_000_000_000), version);
+        m.stored_len = value.len() as u64;
+        m.value_len = value.len() as u64;
+        Record::new(value.into(), m)
+    };
+    let mut sent = Batch::new(space.clone());
+    sent.put("a", record("first", 1))
+        .put("b", record("first", 1));
+    backend.apply(&sent).await.unwrap();
+    let mut other = Batch::new(space.clone());
+    other.delete("a");
+    backend.apply(&other).await.unwrap();
+    backend.apply(&sent).await.unwrap();
+    assert_eq!(backend.get(&space, "a").await.unwrap(), None);
+    let b = backend.get(&space, "b").await.unwrap().expect("b");
+    assert_eq!((&b.value[..], b.meta.version), (&b"first"[..], 1));
+    // A batch whose last put differs is applied.
+    let mut next = Batch::new(space.clone());
+    next.put("a", record("second", 2))
+        .put("b", record("second", 2));
+    backend.apply(&next).await.unwrap();
+    let a = backend.get(&space, "a").await.unwrap().expect("a");
+    assert_eq!(&a.value[..], b"second");
+}
