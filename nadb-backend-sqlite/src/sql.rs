@@ -74,6 +74,9 @@ impl Synchronous {
 pub(crate) fn writer_loop(conn: &mut Connection, location: &str, rx: mpsc::Receiver<Cmd>) {
     // `open_connection` left the writer at NORMAL.
     let mut mode = Synchronous { full: false };
+    // Whether this connection may have committed something not yet fsynced. It starts true:
+    // opening may have committed under NORMAL.
+    let mut unsynced = true;
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Cmd::Apply(batch, tx) => {
@@ -81,19 +84,28 @@ pub(crate) fn writer_loop(conn: &mut Connection, location: &str, rx: mpsc::Recei
                     .set(conn, false)
                     .map_err(Applied::Db)
                     .and_then(|()| apply(conn, &batch, false));
+                unsynced = true;
                 let _ = tx.send(result.map_err(|e| applied_error(location, e)));
             }
             Cmd::ApplySynced(batch, tx) => {
                 // The batch's own commit, made under synchronous=FULL, fsyncs the WAL and with
-                // it every earlier commit.
+                // it every earlier commit. When something earlier is unsynced, the commit also
+                // bumps the sync counter: a batch that changes no page (the same rows again,
+                // as when an uncertain apply is retried) commits nothing, so SQLite would skip
+                // the fsync the earlier commits need. After a synced commit, every row a batch
+                // could leave unchanged is already durable.
                 let result = mode
                     .set(conn, true)
                     .map_err(Applied::Db)
-                    .and_then(|()| apply(conn, &batch, true));
+                    .and_then(|()| apply(conn, &batch, unsynced));
+                // A failed commit may have reached the WAL without its fsync.
+                unsynced = result.is_err();
                 let _ = tx.send(result.map_err(|e| applied_error(location, e)));
             }
             Cmd::Sync(tx) => {
-                let _ = tx.send(sync(conn, &mut mode).map_err(|e| db_error(location, e)));
+                let result = sync(conn, &mut mode);
+                unsynced = result.is_err();
+                let _ = tx.send(result.map_err(|e| db_error(location, e)));
             }
             Cmd::Read(job) => job(conn),
             Cmd::Close(tx) => {
@@ -139,10 +151,10 @@ const UPSERT: &str = "INSERT INTO nadb_records \
      updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
      version = excluded.version, tags = excluded.tags";
 
-/// Applies `batch` in one transaction. With `synced`, the commit must write (so that, under
-/// synchronous=FULL, it fsyncs the WAL), so it always bumps the sync counter: the ops alone may
-/// write no page even when SQLite counts them as changes (an upsert of an identical row).
-fn apply(conn: &mut Connection, batch: &Batch, synced: bool) -> std::result::Result<(), Applied> {
+/// Applies `batch` in one transaction. With `bump`, the commit also bumps the sync counter, so
+/// it writes (and, under synchronous=FULL, fsyncs the WAL) even when the ops write no page:
+/// SQLite counts an upsert of an identical row as a change but writes nothing.
+fn apply(conn: &mut Connection, batch: &Batch, bump: bool) -> std::result::Result<(), Applied> {
     let (db, ns) = (batch.space.db(), batch.space.namespace());
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for c in &batch.checks {
@@ -184,7 +196,7 @@ fn apply(conn: &mut Connection, batch: &Batch, synced: bool) -> std::result::Res
             }
         }
     }
-    if synced {
+    if bump {
         bump_sync_counter(&tx)?;
     }
     tx.commit()?;
