@@ -1,9 +1,8 @@
-//! Every SQL statement of the backend: connections, the writer loop, reads, the native index.
+//! Every SQL statement of the backend: connections, the writer, reads, the native index.
 //! All user text reaches SQLite as bound parameters, never as SQL.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::mpsc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -13,8 +12,8 @@ use nadb_core::{
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
+use crate::SqliteBackend;
 use crate::queries::{self, KeyWriter, NATIVE};
-use crate::{Cmd, SqliteBackend};
 
 /// A SQLite error as a backend error: busy and locked databases are temporary.
 pub(crate) fn db_error(location: &str, e: rusqlite::Error) -> Error {
@@ -70,53 +69,64 @@ impl Synchronous {
     }
 }
 
-/// Serves the writer's channel until it closes.
-pub(crate) fn writer_loop(conn: &mut Connection, location: &str, rx: mpsc::Receiver<Cmd>) {
-    // `open_connection` left the writer at NORMAL.
-    let mut mode = Synchronous { full: false };
-    // Whether this connection may have committed something not yet fsynced. It starts true:
-    // opening may have committed under NORMAL.
-    let mut unsynced = true;
-    while let Ok(cmd) = rx.recv() {
-        match cmd {
-            Cmd::Apply(batch, tx) => {
-                let result = mode
-                    .set(conn, false)
-                    .map_err(Applied::Db)
-                    .and_then(|()| apply(conn, &batch, false));
-                unsynced = true;
-                let _ = tx.send(result.map_err(|e| applied_error(location, e)));
-            }
-            Cmd::ApplySynced(batch, tx) => {
-                // The batch's own commit, made under synchronous=FULL, fsyncs the WAL and with
-                // it every earlier commit. When something earlier is unsynced, the commit also
-                // bumps the sync counter: a batch that changes no page (the same rows again,
-                // as when an uncertain apply is retried) commits nothing, so SQLite would skip
-                // the fsync the earlier commits need. After a synced commit, every row a batch
-                // could leave unchanged is already durable.
-                let result = mode
-                    .set(conn, true)
-                    .map_err(Applied::Db)
-                    .and_then(|()| apply(conn, &batch, unsynced));
-                // A failed commit may have reached the WAL without its fsync.
-                unsynced = result.is_err();
-                let _ = tx.send(result.map_err(|e| applied_error(location, e)));
-            }
-            Cmd::Sync(tx) => {
-                let result = sync(conn, &mut mode);
-                unsynced = result.is_err();
-                let _ = tx.send(result.map_err(|e| db_error(location, e)));
-            }
-            Cmd::Read(job) => job(conn),
-            Cmd::Close(tx) => {
-                let _ = tx.send(sync(conn, &mut mode).map_err(|e| db_error(location, e)));
-                return;
-            }
+/// The one writer connection and what it knows about its own commits.
+pub(crate) struct Writer {
+    conn: Connection,
+    mode: Synchronous,
+    /// Whether a commit of this connection may not be fsynced yet. It starts true: opening may
+    /// have committed under NORMAL.
+    unsynced: bool,
+}
+
+impl Writer {
+    /// Takes over `conn`, which `open_connection` left at `synchronous=NORMAL`.
+    pub(crate) fn new(conn: Connection) -> Writer {
+        Writer {
+            conn,
+            mode: Synchronous { full: false },
+            unsynced: true,
         }
     }
-    // The backend was dropped (or its close cancelled) without a close command: sync anyway.
-    if let Err(e) = sync(conn, &mut mode) {
-        tracing::error!(error = %e, "final sync of a dropped SQLite backend failed");
+
+    /// The connection, for reads of an in-memory database.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Applies `batch` in one transaction that does not wait for the disk.
+    pub(crate) fn apply(&mut self, batch: &Batch, location: &str) -> Result<()> {
+        let result = self
+            .mode
+            .set(&self.conn, false)
+            .map_err(Applied::Db)
+            .and_then(|()| apply(&mut self.conn, batch, false));
+        self.unsynced = true;
+        result.map_err(|e| applied_error(location, e))
+    }
+
+    /// Applies `batch` in one transaction whose commit, made under `synchronous=FULL`, fsyncs
+    /// the WAL and with it every earlier commit.
+    pub(crate) fn apply_synced(&mut self, batch: &Batch, location: &str) -> Result<()> {
+        // When something earlier is unsynced, the commit also bumps the sync counter: a batch
+        // that changes no page (the same rows again, as when an uncertain apply is retried)
+        // commits nothing, so SQLite would skip the fsync the earlier commits need. After a
+        // synced commit, every row a batch could leave unchanged is already durable.
+        let bump = self.unsynced;
+        let result = self
+            .mode
+            .set(&self.conn, true)
+            .map_err(Applied::Db)
+            .and_then(|()| apply(&mut self.conn, batch, bump));
+        // A failed commit may have reached the WAL without its fsync.
+        self.unsynced = result.is_err();
+        result.map_err(|e| applied_error(location, e))
+    }
+
+    /// Makes every commit so far durable.
+    pub(crate) fn sync(&mut self, location: &str) -> Result<()> {
+        let result = sync(&mut self.conn, &mut self.mode);
+        self.unsynced = result.is_err();
+        result.map_err(|e| db_error(location, e))
     }
 }
 
