@@ -439,7 +439,6 @@ impl RedisBackend {
                     if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
                 {
                     APPLY_SCRIPT
-                        .prepare_invoke()
                         .load_async(&mut conn)
                         .await
                         .map_err(redis_error)?;

@@ -90,7 +90,7 @@ for s = 1, n, 1000 do
     end
   end
 end
--- The probe key is one the batch puts, so its metadata was just read.
+-- The probe key is one the batch puts, so its metadata was just read (the HGET is a guard).
 if probe_version ~= '' then
   local f = old[probe]
   if f == nil and not seen[probe] then
@@ -110,7 +110,7 @@ for _ = 1, nchecks do
     return { 'conflict', key }
   end
 end
--- The i-th field (1-based, i > 1) of an encoded metadata string: start and end positions.
+-- The n-th field (1-based, n > 1) of an encoded metadata string: start and end positions.
 local function span(m, n)
   local a = 0
   for _ = 2, n do a = string.find(m, '\31', a + 1, true) end

@@ -402,9 +402,11 @@ async fn a_batch_sent_again_after_a_lost_reply_is_not_applied_twice() {
         m.value_len = value.len() as u64;
         Record::new(value.into(), m)
     };
+    // The probed put (the last) has a tag: the long put form.
+    let mut tagged = record("first", 1);
+    tagged.meta.tags = nadb_core::Tags::new(["t"]).unwrap();
     let mut sent = Batch::new(space.clone());
-    sent.put("a", record("first", 1))
-        .put("b", record("first", 1));
+    sent.put("a", record("first", 1)).put("b", tagged);
     backend.apply(&sent).await.unwrap();
     let mut other = Batch::new(space.clone());
     other.delete("a");
@@ -413,6 +415,7 @@ async fn a_batch_sent_again_after_a_lost_reply_is_not_applied_twice() {
     assert_eq!(backend.get(&space, "a").await.unwrap(), None);
     let b = backend.get(&space, "b").await.unwrap().expect("b");
     assert_eq!((&b.value[..], b.meta.version), (&b"first"[..], 1));
+    assert!(b.meta.tags.iter().eq(["t"]));
     // A batch whose last put differs is applied.
     let mut next = Batch::new(space.clone());
     next.put("a", record("second", 2))

@@ -64,8 +64,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 struct Inner {
     location: String,
     info: BackendInfo,
-    /// `None` once closed.
-    writer: Mutex<Option<Writer>>,
+    /// `None` once closed. Waited for asynchronously: a writer queued behind another holds no
+    /// thread.
+    writer: tokio::sync::Mutex<Option<Writer>>,
     readers: Mutex<Vec<Connection>>,
     path: Option<PathBuf>,
     closed: AtomicBool,
@@ -75,9 +76,10 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Dropped (or its close cancelled) without a close: sync anyway.
+        // Dropped without a close (or with one cancelled before it took the writer): sync
+        // anyway, on whichever thread drops the last handle.
         if let Some(mut w) = self.writer.get_mut().take()
-            && let Err(e) = w.sync(&self.location)
+            && let Err(e) = blocking(|| w.sync(&self.location))
         {
             tracing::error!(error = %e, "final sync of a dropped SQLite backend failed");
         }
@@ -151,7 +153,7 @@ impl SqliteBackend {
                     ..Capabilities::none()
                 },
             },
-            writer: Mutex::new(Some(writer)),
+            writer: tokio::sync::Mutex::new(Some(writer)),
             readers: Mutex::new(readers),
             path,
             closed: AtomicBool::new(false),
@@ -160,14 +162,13 @@ impl SqliteBackend {
     }
 
     /// Runs `f` on the writer connection, in place (see [`blocking`]).
-    fn write<T>(&self, f: impl FnOnce(&mut Writer, &str) -> Result<T>) -> Result<T> {
+    async fn write<T>(&self, f: impl FnOnce(&mut Writer, &str) -> Result<T>) -> Result<T> {
         if self.0.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        blocking(|| {
-            let mut w = self.0.writer.lock();
-            f(w.as_mut().ok_or(Error::Closed)?, &self.0.location)
-        })
+        let mut w = self.0.writer.lock().await;
+        let w = w.as_mut().ok_or(Error::Closed)?;
+        blocking(|| f(w, &self.0.location))
     }
 
     /// Runs a query on a reader connection (in memory: on the writer's).
@@ -180,7 +181,9 @@ impl SqliteBackend {
         }
         let location = self.0.location.clone();
         let Some(path) = &self.0.path else {
-            return self.write(|w, loc| f(w.conn()).map_err(|e| db_error(loc, e)));
+            return self
+                .write(|w, loc| f(w.conn()).map_err(|e| db_error(loc, e)))
+                .await;
         };
         let conn = self.0.readers.lock().pop();
         let conn = match conn {
@@ -229,7 +232,7 @@ impl StorageBackend for SqliteBackend {
     }
 
     async fn apply(&self, batch: &Batch) -> Result<()> {
-        self.write(|w, loc| w.apply(batch, loc))
+        self.write(|w, loc| w.apply(batch, loc)).await
     }
 
     async fn scan(
@@ -253,11 +256,11 @@ impl StorageBackend for SqliteBackend {
     }
 
     async fn sync(&self) -> Result<()> {
-        self.write(|w, loc| w.sync(loc))
+        self.write(|w, loc| w.sync(loc)).await
     }
 
     async fn apply_synced(&self, batch: &Batch) -> Result<()> {
-        self.write(|w, loc| w.apply_synced(batch, loc))
+        self.write(|w, loc| w.apply_synced(batch, loc)).await
     }
 
     async fn close(&self) -> Result<()> {
@@ -275,7 +278,7 @@ impl StorageBackend for SqliteBackend {
         }
         self.0.closed.store(true, Ordering::Release);
         // Taken under the lock, so a write already running finishes first.
-        let writer = blocking(|| self.0.writer.lock().take());
+        let writer = self.0.writer.lock().await.take();
         let result = match writer {
             Some(mut w) => blocking(|| w.sync(&self.0.location)),
             None => Ok(()),

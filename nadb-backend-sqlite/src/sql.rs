@@ -73,9 +73,10 @@ impl Synchronous {
 pub(crate) struct Writer {
     conn: Connection,
     mode: Synchronous,
-    /// Whether a commit of this connection may not be fsynced yet. It starts true: opening may
-    /// have committed under NORMAL.
-    unsynced: bool,
+    /// The database's `data_version` at this connection's last fsync, while nothing committed
+    /// since could be unsynced: `None` after a commit under NORMAL (opening makes some). The
+    /// version moves whenever another connection or process commits.
+    clean_at: Option<i64>,
 }
 
 impl Writer {
@@ -84,7 +85,7 @@ impl Writer {
         Writer {
             conn,
             mode: Synchronous { full: false },
-            unsynced: true,
+            clean_at: None,
         }
     }
 
@@ -99,34 +100,34 @@ impl Writer {
             .mode
             .set(&self.conn, false)
             .map_err(Applied::Db)
-            .and_then(|()| apply(&mut self.conn, batch, false));
-        self.unsynced = true;
-        result.map_err(|e| applied_error(location, e))
+            .and_then(|()| apply(&mut self.conn, batch, Commit::Buffered));
+        self.clean_at = None;
+        result.map(drop).map_err(|e| applied_error(location, e))
     }
 
     /// Applies `batch` in one transaction whose commit, made under `synchronous=FULL`, fsyncs
     /// the WAL and with it every earlier commit.
     pub(crate) fn apply_synced(&mut self, batch: &Batch, location: &str) -> Result<()> {
-        // When something earlier is unsynced, the commit also bumps the sync counter: a batch
-        // that changes no page (the same rows again, as when an uncertain apply is retried)
-        // commits nothing, so SQLite would skip the fsync the earlier commits need. After a
-        // synced commit, every row a batch could leave unchanged is already durable.
-        let bump = self.unsynced;
+        let commit = Commit::Synced {
+            clean_at: self.clean_at,
+        };
         let result = self
             .mode
             .set(&self.conn, true)
             .map_err(Applied::Db)
-            .and_then(|()| apply(&mut self.conn, batch, bump));
+            .and_then(|()| apply(&mut self.conn, batch, commit));
         // A failed commit may have reached the WAL without its fsync.
-        self.unsynced = result.is_err();
-        result.map_err(|e| applied_error(location, e))
+        self.clean_at = result.as_ref().ok().copied().flatten();
+        result.map(drop).map_err(|e| applied_error(location, e))
     }
 
     /// Makes every commit so far durable.
     pub(crate) fn sync(&mut self, location: &str) -> Result<()> {
-        let result = sync(&mut self.conn, &mut self.mode);
-        self.unsynced = result.is_err();
-        result.map_err(|e| db_error(location, e))
+        // Read before the fsync: a commit of another connection in between is fsynced too.
+        let result =
+            data_version(&self.conn).and_then(|v| sync(&mut self.conn, &mut self.mode).map(|()| v));
+        self.clean_at = result.as_ref().ok().copied();
+        result.map(drop).map_err(|e| db_error(location, e))
     }
 }
 
@@ -161,12 +162,36 @@ const UPSERT: &str = "INSERT INTO nadb_records \
      updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
      version = excluded.version, tags = excluded.tags";
 
-/// Applies `batch` in one transaction. With `bump`, the commit also bumps the sync counter, so
-/// it writes (and, under synchronous=FULL, fsyncs the WAL) even when the ops write no page:
-/// SQLite counts an upsert of an identical row as a change but writes nothing.
-fn apply(conn: &mut Connection, batch: &Batch, bump: bool) -> std::result::Result<(), Applied> {
+/// How [`apply`] commits.
+enum Commit {
+    /// Without waiting for the disk (the connection is at `synchronous=NORMAL`).
+    Buffered,
+    /// With an fsync of the WAL (the connection is at `synchronous=FULL`). A batch that writes
+    /// no page (the same rows again, as when an uncertain apply is retried; SQLite counts an
+    /// identical upsert as a change but writes nothing) commits nothing and gets no fsync, so
+    /// the commit also bumps the sync counter unless the database is exactly as it was at the
+    /// last fsync, `clean_at`: then every row the batch can leave unchanged is durable already.
+    Synced { clean_at: Option<i64> },
+}
+
+/// The connection's `data_version`: it changes when another connection commits.
+fn data_version(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+/// Applies `batch` in one transaction; a synced commit returns the `data_version` it saw.
+fn apply(
+    conn: &mut Connection,
+    batch: &Batch,
+    commit: Commit,
+) -> std::result::Result<Option<i64>, Applied> {
     let (db, ns) = (batch.space.db(), batch.space.namespace());
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Read under the write lock: no other commit can slip in before this one.
+    let seen = match commit {
+        Commit::Buffered => None,
+        Commit::Synced { .. } => Some(data_version(&tx)?),
+    };
     for c in &batch.checks {
         let found: Option<i64> = tx
             .prepare_cached(
@@ -206,11 +231,13 @@ fn apply(conn: &mut Connection, batch: &Batch, bump: bool) -> std::result::Resul
             }
         }
     }
-    if bump {
+    if let Commit::Synced { clean_at } = commit
+        && clean_at != seen
+    {
         bump_sync_counter(&tx)?;
     }
     tx.commit()?;
-    Ok(())
+    Ok(seen)
 }
 
 /// An error for a database whose nadb tables are not as this build wrote them.

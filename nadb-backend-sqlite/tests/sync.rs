@@ -41,8 +41,8 @@ async fn every_sync_commits_a_change() -> nadb_core::Result<()> {
     b.close().await
 }
 
-/// `apply_synced` fsyncs even when its ops change nothing (a delete of a missing key): the
-/// commit always bumps the sync counter.
+/// `apply_synced` fsyncs even when its ops change nothing (a delete of a missing key) while
+/// earlier commits may be unsynced, as opening leaves them: the commit bumps the sync counter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_synced_commits_a_change_even_for_a_no_op_batch() -> nadb_core::Result<()> {
     let (_dir, path, b, before) = opened().await?;
@@ -78,7 +78,8 @@ async fn apply_synced_of_an_identical_batch_still_writes() -> nadb_core::Result<
 }
 
 /// Durable batches in a row write no sync counter row: each one's commit already fsyncs, and
-/// nothing before it is left unsynced. A buffered apply in between brings the counter back.
+/// nothing before it is left unsynced. A buffered apply in between, or another connection's
+/// commit, brings the counter back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consecutive_synced_batches_skip_the_counter() -> nadb_core::Result<()> {
     let (_dir, path, b, _) = opened().await?;
@@ -93,6 +94,16 @@ async fn consecutive_synced_batches_skip_the_counter() -> nadb_core::Result<()> 
     b.apply(&batch).await?;
     b.apply_synced(&batch).await?;
     assert_eq!(counter(&path), first + 1);
+    // So does a commit of another connection, which may not be fsynced.
+    let other = rusqlite::Connection::open(&path).expect("open");
+    other
+        .execute_batch("CREATE TABLE other (x); INSERT INTO other VALUES (1)")
+        .expect("write");
+    drop(other);
+    b.apply_synced(&batch).await?;
+    assert_eq!(counter(&path), first + 2);
+    b.apply_synced(&batch).await?;
+    assert_eq!(counter(&path), first + 2);
     b.close().await
 }
 
