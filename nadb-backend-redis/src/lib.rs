@@ -397,13 +397,6 @@ impl RedisBackend {
                 match op {
                     WriteOp::Put(k, r) => {
                         let m = &r.meta;
-                        let px = match m.expires_at {
-                            Some(e) if e > m.updated_at => {
-                                let ttl = e.as_millis() - m.updated_at.as_millis();
-                                (ttl <= MAX_NATIVE_TTL_MS).then_some(ttl + EXPIRY_GRACE_MS)
-                            }
-                            _ => None,
-                        };
                         let plain = m.expires_at.is_none() && m.tags.is_empty();
                         cmd.arg(if plain { "p" } else { "P" })
                             .arg(*k)
@@ -412,6 +405,13 @@ impl RedisBackend {
                             .arg(m.updated_at.as_millis())
                             .arg(meta::encode(m));
                         if !plain {
+                            let px = match m.expires_at {
+                                Some(e) if e > m.updated_at => {
+                                    let ttl = e.as_millis() - m.updated_at.as_millis();
+                                    (ttl <= MAX_NATIVE_TTL_MS).then_some(ttl + EXPIRY_GRACE_MS)
+                                }
+                                _ => None,
+                            };
                             match px {
                                 Some(px) => cmd.arg(px),
                                 None => cmd.arg(""),

@@ -29,13 +29,14 @@ pub(crate) fn raw_tags(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
 pub(crate) fn encode(meta: &Meta) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(80);
-    let expires = meta.expires_at.map(Timestamp::as_millis);
     // Writing to a String cannot fail.
+    let _ = write!(s, "{}{SEP}", meta.version);
+    if let Some(e) = meta.expires_at {
+        let _ = write!(s, "{}", e.as_millis());
+    }
     let _ = write!(
         s,
-        "{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}",
-        meta.version,
-        OptionalNumber(expires),
+        "{SEP}{}{SEP}{}{SEP}{}{SEP}{}{SEP}{}",
         meta.stored_len,
         meta.created_at.as_millis(),
         meta.updated_at.as_millis(),
@@ -47,18 +48,6 @@ pub(crate) fn encode(meta: &Meta) -> String {
         s.push_str(t);
     }
     s
-}
-
-/// A number, or nothing for `None`.
-struct OptionalNumber(Option<u64>);
-
-impl std::fmt::Display for OptionalNumber {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(n) => write!(f, "{n}"),
-            None => Ok(()),
-        }
-    }
 }
 
 /// Decodes a metadata string; `location` names where it was read for the error.

@@ -90,13 +90,9 @@ for s = 1, n, 1000 do
     end
   end
 end
--- The probe key is one the batch puts, so its metadata was just read (the HGET is a guard).
+-- The probe key is one the batch puts, so its metadata was just read.
 if probe_version ~= '' then
   local f = old[probe]
-  if f == nil and not seen[probe] then
-    local m = redis.call('HGET', M, probe)
-    if m then f = fields(m) end
-  end
   if f and f[1] == probe_version and f[5] == probe_updated then return 'applied' end
 end
 i = checks
