@@ -30,7 +30,7 @@ use bytes::{Bytes, BytesMut};
 use nadb_core::{Error, Result};
 
 use crate::files::{hint_path, io_error, segment_path, sync_dir, tmp_path};
-use crate::format::{self, HintLog, SEGMENT_HEADER_LEN, read_frame};
+use crate::format::{self, HintLog, SEGMENT_HEADER_LEN, read_put};
 use crate::open::{seal_and_switch, write_hint};
 use crate::{FsBackend, SegStat};
 
@@ -110,8 +110,26 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
             src.read_exact_at(&mut frame, e.offset)
                 .map_err(|err| io_error("reading", &segment_path(dir, e.seg), err))?;
             // Verified before it is copied: compaction never spreads damage.
-            read_frame(&Bytes::copy_from_slice(&frame), u64::from(e.len))
-                .map_err(|_| crate::corrupt(dir, e.seg, e.offset, "frame fails its checksum"))?;
+            let frame = Bytes::from(frame);
+            match read_put(&frame, u64::from(e.len), space, key) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(crate::corrupt(
+                        dir,
+                        e.seg,
+                        e.offset,
+                        "frame is not this key's put",
+                    ));
+                }
+                Err(_) => {
+                    return Err(crate::corrupt(
+                        dir,
+                        e.seg,
+                        e.offset,
+                        "frame fails its checksum",
+                    ));
+                }
+            }
             let offset = len + buf.len() as u64;
             buf.extend_from_slice(&frame);
             hints.put(space, key, offset, e.len, &e.meta);

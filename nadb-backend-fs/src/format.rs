@@ -211,12 +211,22 @@ impl<'a> Reader<'a> {
     fn str(&mut self, n: usize) -> std::result::Result<&'a str, FrameError> {
         std::str::from_utf8(self.take(n)?).map_err(|_| FrameError::Damaged("text is not UTF-8"))
     }
-    fn space(&mut self) -> std::result::Result<Space, FrameError> {
+    /// A space; `last` is the one read before, shared when this is the same (a run of
+    /// frames of one space then allocates its names once).
+    fn space(&mut self, last: &mut Option<Space>) -> std::result::Result<Space, FrameError> {
         let n = self.u8()? as usize;
         let db = self.str(n)?;
         let n = self.u8()? as usize;
         let ns = self.str(n)?;
-        Space::new(db, ns).map_err(|_| FrameError::Damaged("invalid space name"))
+        if let Some(s) = last
+            && s.db() == db
+            && s.namespace() == ns
+        {
+            return Ok(s.clone());
+        }
+        let s = Space::new(db, ns).map_err(|_| FrameError::Damaged("invalid space name"))?;
+        *last = Some(s.clone());
+        Ok(s)
     }
     fn key(&mut self) -> std::result::Result<String, FrameError> {
         let n = self.u16()? as usize;
@@ -233,6 +243,55 @@ pub fn read_frame(
     buf: &Bytes,
     max_payload: u64,
 ) -> std::result::Result<(Frame, usize), FrameError> {
+    read_frame_after(buf, max_payload, &mut None)
+}
+
+/// [`read_frame`] for a reader going through frames in order: `last` carries the space of
+/// the frame before, so frames of the same space share it.
+pub(crate) fn read_frame_after(
+    buf: &Bytes,
+    max_payload: u64,
+    last: &mut Option<Space>,
+) -> std::result::Result<(Frame, usize), FrameError> {
+    let (payload, total) = checked_payload(buf, max_payload)?;
+    Ok((decode_payload(&payload, last)?, total))
+}
+
+/// Reads the frame at the start of `buf` if it is a put of `key` in `space`: its record, or
+/// `None` for any other intact frame. The names are compared in place, not decoded.
+pub fn read_put(
+    buf: &Bytes,
+    max_payload: u64,
+    space: &Space,
+    key: &str,
+) -> std::result::Result<Option<Record>, FrameError> {
+    let (payload, _) = checked_payload(buf, max_payload)?;
+    let mut r = Reader {
+        buf: &payload,
+        pos: 0,
+    };
+    if r.u8()? != KIND_PUT {
+        return Ok(None);
+    }
+    let n = r.u8()? as usize;
+    let db = r.take(n)?;
+    let n = r.u8()? as usize;
+    let ns = r.take(n)?;
+    let n = r.u16()? as usize;
+    let k = r.take(n)?;
+    if db != space.db().as_bytes() || ns != space.namespace().as_bytes() || k != key.as_bytes() {
+        return Ok(None);
+    }
+    decode_record(payload.slice(r.pos..))
+        .map(Some)
+        .map_err(|_| FrameError::Damaged("record does not decode"))
+}
+
+/// The checksummed payload of the frame at the start of `buf`, and the frame's total length.
+fn checked_payload(
+    buf: &Bytes,
+    max_payload: u64,
+) -> std::result::Result<(Bytes, usize), FrameError> {
     if buf.len() < FRAME_HEADER_LEN {
         return Err(FrameError::Truncated);
     }
@@ -249,24 +308,27 @@ pub fn read_frame(
     if crc32c::crc32c(&payload) != crc {
         return Err(FrameError::Damaged("frame checksum mismatch"));
     }
-    Ok((decode_payload(&payload)?, total))
+    Ok((payload, total))
 }
 
-fn decode_payload(payload: &Bytes) -> std::result::Result<Frame, FrameError> {
+fn decode_payload(
+    payload: &Bytes,
+    last: &mut Option<Space>,
+) -> std::result::Result<Frame, FrameError> {
     let mut r = Reader {
         buf: payload,
         pos: 0,
     };
     match r.u8()? {
         KIND_PUT => {
-            let space = r.space()?;
+            let space = r.space(last)?;
             let key = r.key()?;
             let record = decode_record(payload.slice(r.pos..))
                 .map_err(|_| FrameError::Damaged("record does not decode"))?;
             Ok(Frame::Put { space, key, record })
         }
         KIND_DELETE => {
-            let space = r.space()?;
+            let space = r.space(last)?;
             let key = r.key()?;
             if !r.rest().is_empty() {
                 return Err(FrameError::Damaged("trailing bytes in a delete frame"));
@@ -420,58 +482,113 @@ impl HintLog {
 
 /// Parses a hint file; returns the segment length it describes and its entries.
 pub fn decode_hint(buf: &Bytes) -> std::result::Result<(u64, Vec<HintEntry>), FrameError> {
-    if buf.len() < 32 {
-        return Err(FrameError::Truncated);
+    let file = HintFile::open(buf)?;
+    let mut entries = Vec::with_capacity(file.count.min(1 << 20) as usize);
+    file.for_each(|e| entries.push(e))?;
+    Ok((file.segment_len, entries))
+}
+
+/// A hint file whose checksum and header hold; [`HintFile::for_each`] reads its entries one
+/// at a time, so opening a store applies them without collecting them first.
+pub struct HintFile<'a> {
+    buf: &'a Bytes,
+    segment_len: u64,
+    count: u64,
+    /// The entries, between the header and the checksum.
+    entries: std::ops::Range<usize>,
+}
+
+impl<'a> HintFile<'a> {
+    /// Checks the checksum and header of the hint file in `buf`.
+    pub fn open(buf: &'a Bytes) -> std::result::Result<HintFile<'a>, FrameError> {
+        if buf.len() < 32 {
+            return Err(FrameError::Truncated);
+        }
+        let body = &buf[..buf.len() - 4];
+        let crc = u32::from_le_bytes([
+            buf[buf.len() - 4],
+            buf[buf.len() - 3],
+            buf[buf.len() - 2],
+            buf[buf.len() - 1],
+        ]);
+        if crc32c::crc32c(body) != crc {
+            return Err(FrameError::Damaged("hint checksum mismatch"));
+        }
+        let mut r = Reader { buf: body, pos: 0 };
+        if r.take(8)? != HINT_MAGIC || r.u32()? != FORMAT_VERSION {
+            return Err(FrameError::Damaged("not a hint file of this version"));
+        }
+        let segment_len = r.u64()?;
+        let count = r.u64()?;
+        Ok(HintFile {
+            buf,
+            segment_len,
+            count,
+            entries: r.pos..body.len(),
+        })
     }
-    let body = &buf[..buf.len() - 4];
-    let crc = u32::from_le_bytes([
-        buf[buf.len() - 4],
-        buf[buf.len() - 3],
-        buf[buf.len() - 2],
-        buf[buf.len() - 1],
-    ]);
-    if crc32c::crc32c(body) != crc {
-        return Err(FrameError::Damaged("hint checksum mismatch"));
+
+    /// The length of the segment the file describes.
+    pub fn segment_len(&self) -> u64 {
+        self.segment_len
     }
-    let mut r = Reader { buf: body, pos: 0 };
-    if r.take(8)? != HINT_MAGIC || r.u32()? != FORMAT_VERSION {
-        return Err(FrameError::Damaged("not a hint file of this version"));
+
+    /// The number of entries the header states.
+    pub fn count(&self) -> u64 {
+        self.count
     }
-    let segment_len = r.u64()?;
-    let count = r.u64()?;
-    let mut entries = Vec::with_capacity(count.min(1 << 20) as usize);
-    for _ in 0..count {
-        entries.push(match r.u8()? {
-            KIND_PUT => {
-                let space = r.space()?;
-                let key = r.key()?;
-                let offset = r.u64()?;
-                let len = r.u32()?;
-                let n = r.u32()? as usize;
-                let start = r.pos;
-                r.take(n)?;
-                let mut rec = decode_record(buf.slice(start..start + n))
-                    .map_err(|_| FrameError::Damaged("hint metadata does not decode"))?;
-                rec.meta.stored_len = r.u64()?;
-                HintEntry::Put {
-                    space,
-                    key,
-                    offset,
-                    len,
-                    meta: rec.meta,
+
+    /// Calls `f` with each entry in order. On an error, `f` has seen the entries before it.
+    pub fn for_each(&self, mut f: impl FnMut(HintEntry)) -> std::result::Result<(), FrameError> {
+        let buf = self.buf;
+        let mut r = Reader {
+            buf: &buf[..self.entries.end],
+            pos: self.entries.start,
+        };
+        let mut last = None;
+        for _ in 0..self.count {
+            f(match r.u8()? {
+                KIND_PUT => {
+                    let space = r.space(&mut last)?;
+                    let key = r.key()?;
+                    let offset = r.u64()?;
+                    let len = r.u32()?;
+                    let n = r.u32()? as usize;
+                    let start = r.pos;
+                    r.take(n)?;
+                    let mut rec = decode_record(buf.slice(start..start + n))
+                        .map_err(|_| FrameError::Damaged("hint metadata does not decode"))?;
+                    rec.meta.stored_len = r.u64()?;
+                    HintEntry::Put {
+                        space,
+                        key,
+                        offset,
+                        len,
+                        meta: rec.meta,
+                    }
                 }
-            }
-            KIND_DELETE => HintEntry::Delete {
-                space: r.space()?,
-                key: r.key()?,
-            },
-            _ => return Err(FrameError::Damaged("unknown hint entry kind")),
-        });
+                KIND_DELETE => HintEntry::Delete {
+                    space: r.space(&mut last)?,
+                    key: r.key()?,
+                },
+                _ => return Err(FrameError::Damaged("unknown hint entry kind")),
+            });
+        }
+        if !r.rest().is_empty() {
+            return Err(FrameError::Damaged("trailing bytes in a hint file"));
+        }
+        Ok(())
     }
-    if !r.rest().is_empty() {
-        return Err(FrameError::Damaged("trailing bytes in a hint file"));
+
+    /// A [`HintLog`] holding the file's entries, to append to (their bytes are copied, not
+    /// decoded and encoded again).
+    pub fn to_log(&self) -> HintLog {
+        HintLog {
+            body: BytesMut::from(&self.buf[self.entries.clone()]),
+            count: self.count,
+            broken: false,
+        }
     }
-    Ok((segment_len, entries))
 }
 
 #[cfg(test)]
@@ -547,6 +664,37 @@ mod tests {
             let mut v = bytes.to_vec();
             v[bit / 8] ^= 1 << (bit % 8);
             assert!(read_frame(&Bytes::from(v), 1 << 20).is_err(), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn read_put_answers_only_for_its_key() {
+        let space = Space::new("db", "ns").unwrap();
+        let mut b = BytesMut::new();
+        let r = record();
+        put_frame(&mut b, &space, "key", &r.meta, &r.value).unwrap();
+        let put = b.split().freeze();
+        delete_frame(&mut b, &space, "key").unwrap();
+        let delete = b.split().freeze();
+        assert_eq!(read_put(&put, 1 << 20, &space, "key").unwrap(), Some(r));
+        assert_eq!(read_put(&put, 1 << 20, &space, "kex").unwrap(), None);
+        assert_eq!(read_put(&put, 1 << 20, &space, "ke").unwrap(), None);
+        let other = Space::new("db", "nt").unwrap();
+        assert_eq!(read_put(&put, 1 << 20, &other, "key").unwrap(), None);
+        assert_eq!(read_put(&delete, 1 << 20, &space, "key").unwrap(), None);
+        for cut in 0..put.len() {
+            assert!(read_put(&put.slice(..cut), 1 << 20, &space, "key").is_err());
+        }
+        for bit in 0..put.len() * 8 {
+            let mut v = put.to_vec();
+            v[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                !matches!(
+                    read_put(&Bytes::from(v), 1 << 20, &space, "key"),
+                    Ok(Some(_))
+                ),
+                "bit {bit}"
+            );
         }
     }
 

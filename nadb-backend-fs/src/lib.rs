@@ -69,7 +69,7 @@ const SCRATCH_KEPT: usize = 16 << 20;
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use crate::files::{io_error, segment_path};
-use crate::format::{Frame, HintLog, read_frame};
+use crate::format::{HintLog, read_put};
 use crate::keydir::{Entry, Keydir};
 
 pub use open::RepairReport;
@@ -217,16 +217,9 @@ impl FsBackend {
         file.read_exact_at(&mut buf, e.offset)
             .map_err(|err| io_error("reading", &segment_path(&self.0.dir, e.seg), err))?;
         let bytes = Bytes::from(buf);
-        match read_frame(&bytes, u64::from(e.len)) {
-            Ok((
-                Frame::Put {
-                    space: s,
-                    key: k,
-                    record,
-                },
-                _,
-            )) if &s == space && k == key => Ok(record),
-            Ok(_) => Err(corrupt(
+        match read_put(&bytes, u64::from(e.len), space, key) {
+            Ok(Some(record)) => Ok(record),
+            Ok(None) => Err(corrupt(
                 &self.0.dir,
                 e.seg,
                 e.offset,

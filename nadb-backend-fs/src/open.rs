@@ -16,8 +16,8 @@ use crate::files::{
     write_side_file,
 };
 use crate::format::{
-    self, Frame, FrameError, HintEntry, HintLog, SEGMENT_HEADER_LEN, check_segment_header,
-    read_frame,
+    self, Frame, FrameError, HintEntry, HintFile, HintLog, SEGMENT_HEADER_LEN,
+    check_segment_header, read_frame,
 };
 use crate::keydir::{Entry, Keydir};
 use crate::{FsOptions, Inner, SegStat, Writer};
@@ -98,7 +98,7 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
         let (len, hints) = replay(&dir, id, is_last, &opts, &mut keydir, &mut report)?;
         lens.insert(id, len);
         if is_last {
-            hints.iter().for_each(|h| last_hints.push(h));
+            last_hints = hints;
         }
     }
     let mut segments = BTreeMap::new();
@@ -166,7 +166,7 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
 }
 
 /// Applies one committed op to the keydir.
-fn apply_hint(keydir: &mut Keydir, seg: u64, h: &HintEntry) {
+fn apply_hint(keydir: &mut Keydir, seg: u64, h: HintEntry) {
     match h {
         HintEntry::Put {
             space,
@@ -176,24 +176,25 @@ fn apply_hint(keydir: &mut Keydir, seg: u64, h: &HintEntry) {
             meta,
         } => {
             keydir.put(
-                space,
-                key,
+                &space,
+                &key,
                 Entry {
                     seg,
-                    offset: *offset,
-                    len: *len,
-                    meta: meta.clone(),
+                    offset,
+                    len,
+                    meta,
                 },
             );
         }
         HintEntry::Delete { space, key } => {
-            keydir.remove(space, key);
+            keydir.remove(&space, &key);
         }
     }
 }
 
 /// Replays segment `id` into the keydir, from its hint file when that is valid. Returns the
-/// segment's (possibly cut) length and its committed ops.
+/// segment's (possibly cut) length and, for the last segment, the hints of its committed ops
+/// (empty for any other).
 fn replay(
     dir: &Path,
     id: u64,
@@ -201,28 +202,38 @@ fn replay(
     opts: &FsOptions,
     keydir: &mut Keydir,
     report: &mut RepairReport,
-) -> Result<(u64, Vec<HintEntry>)> {
+) -> Result<(u64, HintLog)> {
     let path = segment_path(dir, id);
     let file_len = fs::metadata(&path)
         .map_err(|e| io_error("reading", &path, e))?
         .len();
-    if let Ok(hint) = fs::read(hint_path(dir, id))
-        && let Ok((len, entries)) = format::decode_hint(&Bytes::from(hint))
-        && len == file_len
-    {
-        let mut per_space: BTreeMap<&nadb_core::Space, usize> = BTreeMap::new();
-        for h in &entries {
-            if let HintEntry::Put { space, .. } = h {
-                *per_space.entry(space).or_default() += 1;
+    if let Ok(hint) = fs::read(hint_path(dir, id)) {
+        let hint = Bytes::from(hint);
+        if let Ok(file) = HintFile::open(&hint)
+            && file.segment_len() == file_len
+        {
+            // Room for every entry of the segment, bounded by what the file can hold.
+            let room = file.count().min(hint.len() as u64 / 16) as usize;
+            let mut reserved = false;
+            // Entries are applied as they are read. Should one not decode (the checksum held,
+            // so only a faulty writer could cause it), those applied are a prefix of the
+            // segment's committed ops, and the scan below applies them all again in order.
+            let read = file.for_each(|h| {
+                if !reserved && let HintEntry::Put { space, .. } = &h {
+                    keydir.reserve(space, room);
+                    reserved = true;
+                }
+                apply_hint(keydir, id, h);
+            });
+            if read.is_ok() {
+                let hints = if is_last {
+                    file.to_log()
+                } else {
+                    HintLog::new()
+                };
+                return Ok((file_len, hints));
             }
         }
-        for (space, n) in per_space {
-            keydir.reserve(space, n);
-        }
-        for h in &entries {
-            apply_hint(keydir, id, h);
-        }
-        return Ok((len, entries));
     }
     let bytes = Bytes::from(fs::read(&path).map_err(|e| io_error("reading", &path, e))?);
     if !check_segment_header(&bytes) {
@@ -230,7 +241,7 @@ fn replay(
         if is_last && bytes.len() < header.len() && header.starts_with(&bytes) {
             // Created but its header never fully reached the disk: start it afresh.
             rewrite_header(&path)?;
-            return Ok((SEGMENT_HEADER_LEN, Vec::new()));
+            return Ok((SEGMENT_HEADER_LEN, HintLog::new()));
         }
         return damaged(
             &path,
@@ -242,15 +253,17 @@ fn replay(
             0,
             0,
             "bad segment header",
-        );
+        )
+        .map(|len| (len, HintLog::new()));
     }
     let mut pos = SEGMENT_HEADER_LEN as usize;
     let mut committed_end = pos;
     let mut pending: Vec<HintEntry> = Vec::new();
-    let mut hints: Vec<HintEntry> = Vec::new();
+    let mut hints = HintLog::new();
     let mut damage: Option<(usize, &'static str)> = None;
+    let mut last_space = None;
     while pos < bytes.len() {
-        match read_frame(&bytes.slice(pos..), u64::from(u32::MAX)) {
+        match format::read_frame_after(&bytes.slice(pos..), u64::from(u32::MAX), &mut last_space) {
             Ok((frame, n)) => {
                 match frame {
                     Frame::Put { space, key, record } => pending.push(HintEntry::Put {
@@ -267,8 +280,10 @@ fn replay(
                             break;
                         }
                         for h in pending.drain(..) {
-                            apply_hint(keydir, id, &h);
-                            hints.push(h);
+                            if is_last {
+                                hints.push(&h);
+                            }
+                            apply_hint(keydir, id, h);
                         }
                         committed_end = pos + n;
                     }
@@ -292,7 +307,7 @@ fn replay(
     // A crash only tears the end. Intact committed batches after the damage mean the damage
     // is not a torn tail, and cutting there would drop acknowledged writes.
     let torn_tail = is_last && !commit_follows(&bytes, at);
-    let (len, _) = damaged(
+    let len = damaged(
         &path,
         id,
         torn_tail,
@@ -328,7 +343,7 @@ fn damaged(
     cut: usize,
     at: usize,
     why: &str,
-) -> Result<(u64, Vec<HintEntry>)> {
+) -> Result<u64> {
     let tail = &bytes[cut..];
     if torn_tail {
         // What a crash leaves: the tail of the last segment. Keep it beside for inspection.
@@ -343,7 +358,7 @@ fn damaged(
             reason = why,
             "cut an incomplete tail off the last segment"
         );
-        return Ok(((cut as u64).max(SEGMENT_HEADER_LEN), Vec::new()));
+        return Ok((cut as u64).max(SEGMENT_HEADER_LEN));
     }
     if !opts.repair {
         return Err(Error::Corrupt {
@@ -369,7 +384,7 @@ fn damaged(
         bytes: tail.len() as u64,
         side_file: side,
     });
-    Ok(((cut as u64).max(SEGMENT_HEADER_LEN), Vec::new()))
+    Ok((cut as u64).max(SEGMENT_HEADER_LEN))
 }
 
 /// Cuts `path` to `len` bytes (a segment never shrinks below its header).

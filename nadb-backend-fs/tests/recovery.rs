@@ -148,6 +148,43 @@ fn small_segments() -> FsOptions {
     }
 }
 
+/// A hint file whose checksum holds but whose last entry does not decode: the entries before
+/// it were applied, and the segment is scanned instead, so every op still counts once and in
+/// order.
+#[tokio::test]
+async fn a_hint_file_failing_part_way_falls_back_to_the_segment() -> Result<()> {
+    use nadb_backend_fs::format::{HintLog, decode_hint};
+    let dir = tempfile::tempdir().expect("dir");
+    let model = write_segments(dir.path(), small_segments()).await?;
+    let mut hints: Vec<PathBuf> = fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "hint"))
+        .collect();
+    hints.sort();
+    assert!(hints.len() >= 3, "{} hint files", hints.len());
+    for path in &hints {
+        let (segment_len, entries) =
+            decode_hint(&Bytes::from(fs::read(path).expect("read"))).expect("a valid hint");
+        // Every entry but the last, then one of an unknown kind in its place.
+        let mut log = HintLog::new();
+        entries[..entries.len() - 1]
+            .iter()
+            .for_each(|e| log.push(e));
+        let good = log.encode(segment_len).expect("encodes").to_vec();
+        let mut bad = good[..good.len() - 4].to_vec();
+        bad[20..28].copy_from_slice(&(entries.len() as u64).to_le_bytes());
+        bad.push(0xEE);
+        let crc = crc32c::crc32c(&bad);
+        bad.extend_from_slice(&crc.to_le_bytes());
+        assert!(decode_hint(&Bytes::from(bad.clone())).is_err());
+        fs::write(path, &bad).expect("write");
+    }
+    let b = FsBackend::open_with(dir.path(), small_segments()).await?;
+    assert_eq!(contents(&b, &Space::default()).await?, model);
+    b.close().await
+}
+
 /// A flipped bit in a sealed segment is `Corrupt` naming the file and offset; `repair`
 /// quarantines the damage and keeps every other record.
 #[tokio::test]

@@ -78,6 +78,11 @@ impl SpaceIndex {
 
     pub(crate) fn put(&mut self, key: &str, meta: &Meta, prior: Prior) {
         self.remove(key, prior);
+        self.add(key, meta);
+    }
+
+    /// Adds a key the index does not hold.
+    fn add(&mut self, key: &str, meta: &Meta) {
         self.keys += 1;
         self.stored_bytes += meta.stored_len;
         if self.sparse && meta.tags.is_empty() && meta.expires_at.is_none() {
@@ -211,14 +216,17 @@ impl IndexState {
     }
 
     pub(crate) fn rebuild(&mut self, space: &Space, entries: Vec<(String, Meta)>) {
-        self.load(space, entries.iter().map(|(k, m)| (k.as_str(), m)));
+        // A scan of a third-party backend might repeat a key: each is checked.
+        self.load(space, entries.iter().map(|(k, m)| (k.as_str(), m)), false);
     }
 
-    /// Replaces the index of `space` with `entries`, each key once.
+    /// Replaces the index of `space` with `entries`; `unique`: the caller knows no key
+    /// repeats, so none is looked up before it is added.
     pub(crate) fn load<'a>(
         &mut self,
         space: &Space,
         entries: impl IntoIterator<Item = (&'a str, &'a Meta)>,
+        unique: bool,
     ) {
         let entries = entries.into_iter();
         let mut idx = SpaceIndex {
@@ -229,7 +237,11 @@ impl IndexState {
             idx.entries.reserve(entries.size_hint().0);
         }
         for (k, m) in entries {
-            idx.put(k, m, Prior::Unknown);
+            if unique {
+                idx.add(k, m);
+            } else {
+                idx.put(k, m, Prior::Unknown);
+            }
         }
         if idx.keys == 0 {
             self.spaces.remove(space);

@@ -71,9 +71,10 @@ impl SparseIndex {
         state.prune(&batch.space);
     }
 
-    /// Replaces what the index holds for `space` with `entries`, each key once.
+    /// Replaces what the index holds for `space` with `entries`, each key once (a repeated
+    /// key is not looked up, so it would be counted twice).
     pub fn load<'a>(&self, space: &Space, entries: impl IntoIterator<Item = (&'a str, &'a Meta)>) {
-        self.0.write().load(space, entries);
+        self.0.write().load(space, entries, true);
     }
 }
 
