@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::Arc;
+
+use smol_str::SmolStr;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -12,7 +13,8 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// Built for key tables that grow to millions of entries (the memory backend's records, the
 /// fs backend's keydir):
 /// - The hash table maps a key to a position in a slot table, so its buckets stay small and
-///   growing it moves keys and positions, not values.
+///   growing it moves keys and positions, not values. A key of up to 23 bytes is held inline
+///   in its bucket: adding it allocates nothing, and finding it reads no other memory.
 /// - The sorted key set is brought up to date lazily: new keys wait in a list that
 ///   [`KeyMap::sort`] sorts in one go, so a bulk load costs one sort rather than an ordered
 ///   insert per key. [`KeyMap::range`] answers only once the map is sorted.
@@ -29,16 +31,16 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// ```
 #[derive(Debug)]
 pub struct KeyMap<V> {
-    index: FastMap<Arc<str>, usize>,
+    index: FastMap<SmolStr, usize>,
     /// Values; `None` marks a free position, listed in `free`.
     slots: Vec<Option<V>>,
     free: Vec<usize>,
     ordered: bool,
     /// Sorted keys. Every key in it is in `index`; a key of `index` is here or in `unsorted`.
-    order: BTreeSet<Arc<str>>,
+    order: BTreeSet<SmolStr>,
     /// Keys added since the last sort, in any order; may hold removed keys and repeats,
     /// which sorting drops.
-    unsorted: Vec<Arc<str>>,
+    unsorted: Vec<SmolStr>,
 }
 
 impl<V> Default for KeyMap<V> {
@@ -140,21 +142,15 @@ impl<V> KeyMap<V> {
         match self.get_mut(key) {
             Some(v) => Some(std::mem::replace(v, value)),
             None => {
-                self.add(Arc::from(key), value);
+                self.add(SmolStr::new(key), value);
                 None
             }
         }
     }
 
-    /// [`KeyMap::insert`] for a key the caller already holds shared: a new key costs no copy.
-    ///
-    /// ```
-    /// let mut m = nadb_core::KeyMap::new();
-    /// let key: std::sync::Arc<str> = "k".into();
-    /// m.insert_shared(&key, 1);
-    /// assert_eq!(m.get("k"), Some(&1));
-    /// ```
-    pub fn insert_shared(&mut self, key: &Arc<str>, value: V) -> Option<V> {
+    /// [`KeyMap::insert`] for a key the caller already holds as a [`SmolStr`]: a new key is
+    /// shared, not copied.
+    pub(crate) fn insert_shared(&mut self, key: &SmolStr, value: V) -> Option<V> {
         match self.get_mut(key) {
             Some(v) => Some(std::mem::replace(v, value)),
             None => {
@@ -164,7 +160,7 @@ impl<V> KeyMap<V> {
         }
     }
 
-    fn add(&mut self, key: Arc<str>, value: V) {
+    fn add(&mut self, key: SmolStr, value: V) {
         let slot = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = Some(value);

@@ -1,7 +1,7 @@
 //! The overlay: for every key with a pending write, the newest one, so reads see writes the
 //! backend has not applied yet.
 
-use std::sync::Arc;
+use smol_str::SmolStr;
 
 use crate::keymap::KeyMap;
 use crate::record::Record;
@@ -34,7 +34,7 @@ impl Overlay {
     }
 
     /// Makes `slot` the entry of `key`; returns whether the key had none.
-    pub(super) fn insert(&mut self, key: &Arc<str>, slot: Slot) -> bool {
+    pub(super) fn insert(&mut self, key: &SmolStr, slot: Slot) -> bool {
         self.0.insert_shared(key, slot).is_none()
     }
 

@@ -24,6 +24,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use smallvec::{SmallVec, smallvec};
+use smol_str::SmolStr;
 use tokio::sync::{Notify, Semaphore, oneshot, watch};
 
 use super::Engine;
@@ -41,7 +42,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// One write as the pipeline holds it. The key is shared with the overlay, so a buffered
 /// write allocates its key once, and the task that applies it allocates its own copies.
 pub(crate) struct PendingOp {
-    key: Arc<str>,
+    key: SmolStr,
     /// The record to store; `None`: delete the key.
     put: Option<Record>,
 }
@@ -69,7 +70,7 @@ impl Writes {
             space,
             checks: Vec::new(),
             ops: smallvec![PendingOp {
-                key: Arc::from(key),
+                key: SmolStr::new(key),
                 put: Some(record),
             }],
         }
@@ -78,7 +79,7 @@ impl Writes {
     /// Adds a put.
     pub(crate) fn put(&mut self, key: &str, record: Record) {
         self.ops.push(PendingOp {
-            key: Arc::from(key),
+            key: SmolStr::new(key),
             put: Some(record),
         });
     }
@@ -119,11 +120,11 @@ impl From<Batch> for Writes {
                 .into_iter()
                 .map(|op| match op {
                     Op::Put { key, record } => PendingOp {
-                        key: Arc::from(key),
+                        key: SmolStr::new(key),
                         put: Some(record),
                     },
                     Op::Delete { key } => PendingOp {
-                        key: Arc::from(key),
+                        key: SmolStr::new(key),
                         put: None,
                     },
                 })
