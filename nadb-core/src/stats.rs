@@ -296,6 +296,10 @@ pub(crate) struct Metrics {
     ops: Box<[Histogram]>,
     pub(crate) value_bytes_written: AtomicU64,
     pub(crate) stored_bytes_written: AtomicU64,
+    /// Bytes of values read as stored (uncompressed): they count as both value and stored
+    /// bytes, with one counter update per read.
+    pub(crate) raw_bytes_read: AtomicU64,
+    /// Decoded and stored bytes of compressed values read.
     pub(crate) value_bytes_read: AtomicU64,
     pub(crate) stored_bytes_read: AtomicU64,
     pub(crate) expired_removed: AtomicU64,
@@ -307,6 +311,7 @@ impl Default for Metrics {
             ops: OpKind::ALL.iter().map(|_| Histogram::default()).collect(),
             value_bytes_written: AtomicU64::new(0),
             stored_bytes_written: AtomicU64::new(0),
+            raw_bytes_read: AtomicU64::new(0),
             value_bytes_read: AtomicU64::new(0),
             stored_bytes_read: AtomicU64::new(0),
             expired_removed: AtomicU64::new(0),
@@ -330,14 +335,15 @@ impl Metrics {
             .map(|k| (k.name().to_string(), self.op(*k).summary()))
             .filter(|(_, s)| s.count > 0)
             .collect();
+        let raw_read = self.raw_bytes_read.load(Relaxed);
         let vw = self.value_bytes_written.load(Relaxed);
         let sw = self.stored_bytes_written.load(Relaxed);
         Stats {
             ops,
             value_bytes_written: vw,
             stored_bytes_written: sw,
-            value_bytes_read: self.value_bytes_read.load(Relaxed),
-            stored_bytes_read: self.stored_bytes_read.load(Relaxed),
+            value_bytes_read: raw_read + self.value_bytes_read.load(Relaxed),
+            stored_bytes_read: raw_read + self.stored_bytes_read.load(Relaxed),
             compression_ratio: if sw == 0 { 1.0 } else { vw as f64 / sw as f64 },
             live_keys: 0,
             live_stored_bytes: 0,

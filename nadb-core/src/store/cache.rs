@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use lru::LruCache;
 use parking_lot::{Mutex, RwLock};
+use smol_str::SmolStr;
 
 use crate::backend::{Batch, Op};
 use crate::record::Record;
@@ -41,7 +42,7 @@ pub(crate) enum ReadCache {
     Off,
     Lru(Mutex<Lru>),
     /// Memory-first: per loaded space, every stored record.
-    Full(RwLock<FastMap<Space, FastMap<String, Record>>>),
+    Full(RwLock<FastMap<Space, FastMap<SmolStr, Record>>>),
 }
 
 impl ReadCache {
@@ -148,7 +149,7 @@ impl ReadCache {
                             {
                                 record.meta.created_at = old.meta.created_at;
                             }
-                            records.insert(key.clone(), record);
+                            records.insert(SmolStr::new(key), record);
                         }
                         Op::Delete { key } => {
                             records.remove(key.as_str());
@@ -162,9 +163,12 @@ impl ReadCache {
     /// Memory-first: installs every record of `space`.
     pub(crate) fn load(&self, space: &Space, records: Vec<(String, Record)>) {
         if let ReadCache::Full(m) = self {
-            m.write()
-                .entry(space.clone())
-                .or_insert_with(|| records.into_iter().collect());
+            m.write().entry(space.clone()).or_insert_with(|| {
+                records
+                    .into_iter()
+                    .map(|(k, r)| (SmolStr::new(k), r))
+                    .collect()
+            });
         }
     }
 }

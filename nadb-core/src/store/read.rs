@@ -232,8 +232,12 @@ impl Engine {
     ) -> Result<Bytes> {
         let stored_len = stored.len() as u64;
         let value = decode_value(codec, stored, value_len)?;
-        Metrics::add(&self.metrics.stored_bytes_read, stored_len);
-        Metrics::add(&self.metrics.value_bytes_read, value_len);
+        if codec == Codec::Raw {
+            Metrics::add(&self.metrics.raw_bytes_read, stored_len);
+        } else {
+            Metrics::add(&self.metrics.stored_bytes_read, stored_len);
+            Metrics::add(&self.metrics.value_bytes_read, value_len);
+        }
         Ok(value)
     }
 }

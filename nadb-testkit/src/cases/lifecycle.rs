@@ -62,6 +62,7 @@ pub async fn stats(ctx: &Ctx) -> Result<()> {
     s.set("a", vec![b'a'; 10_000]).await?;
     s.set("b", "bb").await?;
     s.get("a").await?;
+    s.get("b").await?;
     s.get("missing").await?;
     s.delete("b").await?;
     let _ = s.set("", "bad").await;
@@ -69,11 +70,21 @@ pub async fn stats(ctx: &Ctx) -> Result<()> {
     let st = s.stats().await?;
     assert_eq!(st.ops["set"].count, 3);
     assert_eq!(st.ops["set"].errors, 1);
-    assert_eq!(st.ops["get"].count, 2);
+    assert_eq!(st.ops["get"].count, 3);
     assert_eq!(st.ops["delete"].count, 1);
     assert!(st.ops["set"].max_ns >= st.ops["set"].p50_ns);
     assert_eq!(st.value_bytes_written, 10_002);
-    assert_eq!(st.value_bytes_read, 10_000);
+    // One value compressed, one stored as it is: each counts at its own size.
+    assert_eq!(st.value_bytes_read, 10_002);
+    let stored_a = s
+        .get_with_metadata("a")
+        .await?
+        .map(|r| r.meta.stored_len)
+        .ok_or_else(|| Error::Config {
+            reason: "a is missing".into(),
+        })?;
+    assert!(stored_a < 10_000);
+    assert_eq!(st.stored_bytes_read, stored_a + 2);
     assert!(
         st.compression_ratio > 10.0,
         "ratio {}",
