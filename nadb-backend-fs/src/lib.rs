@@ -212,23 +212,30 @@ impl FsBackend {
         Ok(())
     }
 
-    fn read_entry(&self, space: &Space, key: &str, e: &Entry, file: Arc<File>) -> Result<Record> {
-        let mut buf = vec![0u8; e.len as usize];
-        file.read_exact_at(&mut buf, e.offset)
-            .map_err(|err| io_error("reading", &segment_path(&self.0.dir, e.seg), err))?;
+    /// Reads the record of `key` from its frame at `(segment, offset, length)`.
+    fn read_entry(
+        &self,
+        space: &Space,
+        key: &str,
+        (seg, offset, len): (u64, u64, u32),
+        file: Arc<File>,
+    ) -> Result<Record> {
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact_at(&mut buf, offset)
+            .map_err(|err| io_error("reading", &segment_path(&self.0.dir, seg), err))?;
         let bytes = Bytes::from(buf);
-        match read_put(&bytes, u64::from(e.len), space, key) {
+        match read_put(&bytes, u64::from(len), space, key) {
             Ok(Some(record)) => Ok(record),
             Ok(None) => Err(corrupt(
                 &self.0.dir,
-                e.seg,
-                e.offset,
+                seg,
+                offset,
                 "frame is not this key's put",
             )),
             Err(_) => Err(corrupt(
                 &self.0.dir,
-                e.seg,
-                e.offset,
+                seg,
+                offset,
                 "frame fails its checksum",
             )),
         }
@@ -275,13 +282,14 @@ impl StorageBackend for FsBackend {
                             "segment of a live key is missing",
                         )
                     })?;
-                    Some((e.clone(), file))
+                    // Where the frame is; its metadata comes with the frame.
+                    Some(((e.seg, e.offset, e.len), file))
                 }
                 None => None,
             }
         };
         match found {
-            Some((e, file)) => self.read_entry(space, key, &e, file).map(Some),
+            Some((at, file)) => self.read_entry(space, key, at, file).map(Some),
             None => Ok(None),
         }
     }
