@@ -259,6 +259,19 @@ pub(crate) fn read_frame_after(
 
 /// Reads the frame at the start of `buf` if it is a put of `key` in `space`: its record, or
 /// `None` for any other intact frame. The names are compared in place, not decoded.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use nadb_backend_fs::format::{put_frame, read_put};
+/// use nadb_core::{Meta, Space, Timestamp};
+/// let space = Space::default();
+/// let mut buf = BytesMut::new();
+/// put_frame(&mut buf, &space, "k", &Meta::new(Timestamp::from_millis(1), 1), b"v")?;
+/// let frame = buf.freeze();
+/// assert_eq!(read_put(&frame, 1 << 20, &space, "k").unwrap().unwrap().value, "v");
+/// assert_eq!(read_put(&frame, 1 << 20, &space, "other").unwrap(), None);
+/// # Ok::<(), nadb_core::Error>(())
+/// ```
 pub fn read_put(
     buf: &Bytes,
     max_payload: u64,
@@ -490,6 +503,20 @@ pub fn decode_hint(buf: &Bytes) -> std::result::Result<(u64, Vec<HintEntry>), Fr
 
 /// A hint file whose checksum and header hold; [`HintFile::for_each`] reads its entries one
 /// at a time, so opening a store applies them without collecting them first.
+///
+/// ```
+/// use nadb_backend_fs::format::{HintFile, HintLog};
+/// use nadb_core::Space;
+/// let mut log = HintLog::new();
+/// log.delete(&Space::default(), "gone");
+/// let bytes = log.encode(4096).unwrap();
+/// let file = HintFile::open(&bytes).unwrap();
+/// assert_eq!((file.segment_len(), file.count()), (4096, 1));
+/// let mut seen = 0;
+/// file.for_each(|_| seen += 1).unwrap();
+/// assert_eq!(seen, 1);
+/// assert_eq!(file.to_log().encode(4096), Some(bytes));
+/// ```
 pub struct HintFile<'a> {
     buf: &'a Bytes,
     segment_len: u64,
