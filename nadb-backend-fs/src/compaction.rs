@@ -26,11 +26,11 @@ use std::fs;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use nadb_core::{Error, Result};
 
 use crate::files::{hint_path, io_error, segment_path, sync_dir, tmp_path};
-use crate::format::{self, HintLog, SEGMENT_HEADER_LEN, read_put};
+use crate::format::{self, HintLog, SEGMENT_HEADER_LEN};
 use crate::open::{seal_and_switch, write_hint};
 use crate::{FsBackend, SegStat};
 
@@ -106,30 +106,8 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
             let src = segments.get(&e.seg).ok_or_else(|| {
                 crate::corrupt(dir, e.seg, e.offset, "segment of a live key is missing")
             })?;
-            let mut frame = vec![0u8; e.len as usize];
-            src.read_exact_at(&mut frame, e.offset)
-                .map_err(|err| io_error("reading", &segment_path(dir, e.seg), err))?;
             // Verified before it is copied: compaction never spreads damage.
-            let frame = Bytes::from(frame);
-            match read_put(&frame, u64::from(e.len), space, key) {
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    return Err(crate::corrupt(
-                        dir,
-                        e.seg,
-                        e.offset,
-                        "frame is not this key's put",
-                    ));
-                }
-                Err(_) => {
-                    return Err(crate::corrupt(
-                        dir,
-                        e.seg,
-                        e.offset,
-                        "frame fails its checksum",
-                    ));
-                }
-            }
+            let (frame, _) = crate::read_key_frame(dir, src, (e.seg, e.offset, e.len), space, key)?;
             let offset = len + buf.len() as u64;
             buf.extend_from_slice(&frame);
             hints.put(space, key, offset, e.len, &e.meta);

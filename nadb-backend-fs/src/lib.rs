@@ -212,35 +212,6 @@ impl FsBackend {
         Ok(())
     }
 
-    /// Reads the record of `key` from its frame at `(segment, offset, length)`.
-    fn read_entry(
-        &self,
-        space: &Space,
-        key: &str,
-        (seg, offset, len): (u64, u64, u32),
-        file: Arc<File>,
-    ) -> Result<Record> {
-        let mut buf = vec![0u8; len as usize];
-        file.read_exact_at(&mut buf, offset)
-            .map_err(|err| io_error("reading", &segment_path(&self.0.dir, seg), err))?;
-        let bytes = Bytes::from(buf);
-        match read_put(&bytes, u64::from(len), space, key) {
-            Ok(Some(record)) => Ok(record),
-            Ok(None) => Err(corrupt(
-                &self.0.dir,
-                seg,
-                offset,
-                "frame is not this key's put",
-            )),
-            Err(_) => Err(corrupt(
-                &self.0.dir,
-                seg,
-                offset,
-                "frame fails its checksum",
-            )),
-        }
-    }
-
     fn should_compact(&self) -> bool {
         let stats = self.0.stats.lock();
         let (total, dead) = stats
@@ -249,6 +220,26 @@ impl FsBackend {
         dead >= self.0.opts.compaction_min_dead_bytes
             && total > 0
             && dead as f64 / total as f64 >= self.0.opts.compaction_ratio
+    }
+}
+
+/// Reads the frame at `(segment, offset, length)` of `file`, which must be `key`'s put: its
+/// bytes and record, or `Corrupt` naming where it is.
+pub(crate) fn read_key_frame(
+    dir: &Path,
+    file: &File,
+    (seg, offset, len): (u64, u64, u32),
+    space: &Space,
+    key: &str,
+) -> Result<(Bytes, Record)> {
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, offset)
+        .map_err(|err| io_error("reading", &segment_path(dir, seg), err))?;
+    let bytes = Bytes::from(buf);
+    match read_put(&bytes, u64::from(len), space, key) {
+        Ok(Some(record)) => Ok((bytes, record)),
+        Ok(None) => Err(corrupt(dir, seg, offset, "frame is not this key's put")),
+        Err(_) => Err(corrupt(dir, seg, offset, "frame fails its checksum")),
     }
 }
 
@@ -289,7 +280,9 @@ impl StorageBackend for FsBackend {
             }
         };
         match found {
-            Some((at, file)) => self.read_entry(space, key, at, file).map(Some),
+            Some((at, file)) => {
+                read_key_frame(&self.0.dir, &file, at, space, key).map(|(_, r)| Some(r))
+            }
             None => Ok(None),
         }
     }

@@ -215,15 +215,17 @@ fn replay(
             // Room for every entry of the segment, bounded by what the file can hold.
             let room = file.count().min(hint.len() as u64 / 16) as usize;
             let mut reserved = false;
-            // Entries are applied as they are read. Should one not decode (the checksum held,
-            // so only a faulty writer could cause it), those applied are a prefix of the
-            // segment's committed ops, and the scan below applies them all again in order.
-            let read = file.for_each(|h| {
-                if !reserved && let HintEntry::Put { space, .. } = &h {
-                    keydir.reserve(space, room);
-                    reserved = true;
-                }
-                apply_hint(keydir, id, h);
+            // Every entry is decoded once before any is applied: a file that fails part-way
+            // (its checksum held, so only a faulty writer could cause it) is ignored whole and
+            // the segment scanned, which may cut the segment short of what the file lists.
+            let read = file.for_each(drop).and_then(|()| {
+                file.for_each(|h| {
+                    if !reserved && let HintEntry::Put { space, .. } = &h {
+                        keydir.reserve(space, room);
+                        reserved = true;
+                    }
+                    apply_hint(keydir, id, h);
+                })
             });
             if read.is_ok() {
                 let hints = if is_last {

@@ -148,9 +148,8 @@ fn small_segments() -> FsOptions {
     }
 }
 
-/// A hint file whose checksum holds but whose last entry does not decode: the entries before
-/// it were applied, and the segment is scanned instead, so every op still counts once and in
-/// order.
+/// A hint file whose checksum holds but whose last entry does not decode is ignored whole:
+/// the segment is scanned instead, so every op counts once and in order.
 #[tokio::test]
 async fn a_hint_file_failing_part_way_falls_back_to_the_segment() -> Result<()> {
     use nadb_backend_fs::format::{HintLog, decode_hint};
