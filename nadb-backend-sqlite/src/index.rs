@@ -101,20 +101,22 @@ fn put(w: &mut KeyWriter<'_>, space: &Space, key: &str, meta: &Meta) -> rusqlite
         meta.expires_at.map(|t| t.as_millis() as i64),
         meta.stored_len as i64
     ])?;
-    w.write_tags(space, key, meta)
+    w.write_tags(key, meta)
 }
 
 #[async_trait]
 impl MetadataIndex for SqliteIndex {
     async fn update(&self, batch: &Batch) -> Result<()> {
         self.run(|c| {
-            let tx = c.transaction()?;
+            // Takes the write lock up front: the batch reads (whether the space has tags)
+            // before it writes, and a read transaction cannot always become a write one.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             {
                 let mut w = KeyWriter::new(&tx, &INDEX, UPSERT, &batch.space)?;
                 for op in &batch.ops {
                     match op {
                         Op::Put { key, record } => put(&mut w, &batch.space, key, &record.meta)?,
-                        Op::Delete { key } => w.remove_key(&batch.space, key)?,
+                        Op::Delete { key } => w.remove_key(key)?,
                     }
                 }
             }

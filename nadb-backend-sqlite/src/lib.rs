@@ -16,8 +16,8 @@
 //! ## How it works
 //!
 //! - **Writes**: one writer connection behind a lock, used in place by the calling task (on a
-//!   multi-threaded runtime its worker first hands its other tasks off): no thread hop and no
-//!   copy of the batch per write. Each `apply` is one `BEGIN IMMEDIATE` transaction: checks,
+//!   multi-threaded runtime its worker first hands its other tasks off): no channel to a
+//!   writer thread and no copy of the batch per write. Each `apply` is one `BEGIN IMMEDIATE` transaction: checks,
 //!   records, tags and expiry together, so a batch is all-or-nothing, also across a crash.
 //! - **Durability**: the database runs in WAL mode with `synchronous=NORMAL`, so a commit does
 //!   not wait for the disk; [`sync`](nadb_core::StorageBackend::sync) commits one small write with
@@ -77,9 +77,10 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Dropped without a close (or with one cancelled before it took the writer): sync
-        // anyway, on whichever thread drops the last handle.
+        // anyway, on whichever thread drops the last handle. Called directly: a drop can run
+        // where handing a worker's tasks off is not allowed.
         if let Some(mut w) = self.writer.get_mut().take()
-            && let Err(e) = blocking(|| w.sync(&self.location))
+            && let Err(e) = w.sync(&self.location)
         {
             tracing::error!(error = %e, "final sync of a dropped SQLite backend failed");
         }

@@ -177,9 +177,10 @@ pub(crate) fn distinct(tags: &[String]) -> Vec<String> {
     v
 }
 
-/// The statements that write one key's rows (record, tags), prepared once per batch rather
-/// than looked up in the statement cache for every op.
+/// The statements that write the rows (record, tags) of keys of one space, prepared once per
+/// batch rather than looked up in the statement cache for every op.
 pub(crate) struct KeyWriter<'c> {
+    space: &'c Space,
     /// The table's record upsert, given by the caller (the two record tables differ).
     pub(crate) upsert: CachedStatement<'c>,
     delete_tags: CachedStatement<'c>,
@@ -197,12 +198,13 @@ impl<'c> KeyWriter<'c> {
         c: &'c Connection,
         t: &Tables,
         upsert: &str,
-        space: &Space,
+        space: &'c Space,
     ) -> rusqlite::Result<Self> {
         let tagged = c
             .prepare_cached(t.any_tag)?
             .query_row(params![space.db(), space.namespace()], |r| r.get(0))?;
         Ok(KeyWriter {
+            space,
             upsert: c.prepare_cached(upsert)?,
             delete_tags: c.prepare_cached(t.delete_tags)?,
             insert_tag: c.prepare_cached(t.insert_tag)?,
@@ -213,13 +215,8 @@ impl<'c> KeyWriter<'c> {
 
     /// Replaces the tag rows of `key` with `meta`'s tags, each carrying the record's expiry
     /// and version.
-    pub(crate) fn write_tags(
-        &mut self,
-        space: &Space,
-        key: &str,
-        meta: &nadb_core::Meta,
-    ) -> rusqlite::Result<()> {
-        let (db, ns) = (space.db(), space.namespace());
+    pub(crate) fn write_tags(&mut self, key: &str, meta: &nadb_core::Meta) -> rusqlite::Result<()> {
+        let (db, ns) = (self.space.db(), self.space.namespace());
         if self.tagged {
             self.delete_tags.execute(params![db, ns, key])?;
         }
@@ -233,8 +230,8 @@ impl<'c> KeyWriter<'c> {
     }
 
     /// Removes `key`'s record row and tag rows.
-    pub(crate) fn remove_key(&mut self, space: &Space, key: &str) -> rusqlite::Result<()> {
-        let (db, ns) = (space.db(), space.namespace());
+    pub(crate) fn remove_key(&mut self, key: &str) -> rusqlite::Result<()> {
+        let (db, ns) = (self.space.db(), self.space.namespace());
         self.delete_record.execute(params![db, ns, key])?;
         if self.tagged {
             self.delete_tags.execute(params![db, ns, key])?;

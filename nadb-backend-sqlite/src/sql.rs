@@ -53,8 +53,8 @@ pub(crate) fn open_connection(path: &Path, flags: OpenFlags, writer: bool) -> Re
     Ok(conn)
 }
 
-/// The writer connection's `synchronous` setting, changed only when a command needs the
-/// other one: a run of durable writes pays for no pragma statements.
+/// The writer connection's `synchronous` setting, changed only when a write needs the other
+/// one: a run of durable writes pays for no pragma statements.
 struct Synchronous {
     full: bool,
 }
@@ -225,9 +225,9 @@ fn apply(
                         m.version as i64,
                         m.tags.join("\n"),
                     ])?;
-                    w.write_tags(&batch.space, key, m)?;
+                    w.write_tags(key, m)?;
                 }
-                Op::Delete { key } => w.remove_key(&batch.space, key)?,
+                Op::Delete { key } => w.remove_key(key)?,
             }
         }
     }
