@@ -364,10 +364,11 @@ impl RedisBackend {
             }
             // One command buffer for every argument (a script invocation would allocate one
             // per argument, ten per put).
+            let fixed = sk.fixed();
             let mut cmd = redis::cmd("EVALSHA");
             cmd.arg(APPLY_SCRIPT.get_hash())
-                .arg(5 + touched.len() + tags.len());
-            for k in sk.fixed() {
+                .arg(fixed.len() + touched.len() + tags.len());
+            for k in fixed {
                 cmd.arg(k);
             }
             for k in &touched {

@@ -66,15 +66,20 @@ for _ = 1, nchecks do
   if not seen[key] then seen[key] = true; n = n + 1; order[n] = key end
   i = i + 2
 end
+-- The number of arguments of the op starting at ARGV index `at`.
+local function oplen(at)
+  local kind = ARGV[at]
+  if kind == 'p' then return 6
+  elseif kind == 'P' then return 9 + tonumber(ARGV[at + 8])
+  elseif kind == 'x' then return 3
+  else return 2 end
+end
 local nops = tonumber(ARGV[i]); i = i + 1
 local ops = i
 for _ = 1, nops do
-  local kind, key = ARGV[i], ARGV[i + 1]
+  local key = ARGV[i + 1]
   if not seen[key] then seen[key] = true; n = n + 1; order[n] = key end
-  if kind == 'p' then i = i + 6
-  elseif kind == 'P' then i = i + 9 + tonumber(ARGV[i + 8])
-  elseif kind == 'x' then i = i + 3
-  else i = i + 2 end
+  i = i + oplen(i)
 end
 -- Their stored state: old[key] the fields of its metadata, live[key] whether its value exists.
 local old, live = {}, {}
@@ -106,10 +111,10 @@ for _ = 1, nchecks do
     return { 'conflict', key }
   end
 end
--- The n-th field (1-based, n > 1) of an encoded metadata string: start and end positions.
-local function span(m, n)
+-- Field `at` (1-based, at > 1) of an encoded metadata string: start and end positions.
+local function span(m, at)
   local a = 0
-  for _ = 2, n do a = string.find(m, '\31', a + 1, true) end
+  for _ = 2, at do a = string.find(m, '\31', a + 1, true) end
   local b = string.find(m, '\31', a + 1, true)
   return a + 1, b - 1
 end
@@ -120,10 +125,7 @@ local final, keep = {}, {}
 i = ops
 for _ = 1, nops do
   local kind, key, a = ARGV[i], ARGV[i + 1], i
-  if kind == 'p' then i = i + 6
-  elseif kind == 'P' then i = i + 9 + tonumber(ARGV[i + 8])
-  elseif kind == 'x' then i = i + 3
-  else i = i + 2 end
+  i = i + oplen(i)
   local m = old[key]
   if m then
     for t = 8, #m do if not declared[m[t]] then return 'stale' end end
@@ -152,7 +154,8 @@ for _ = 1, nops do
     final[key] = false
   end
 end
--- What changes, per Redis key. Lists are appended through counters: `#t` is a search.
+-- What changes, per Redis key. The lists every put adds to are appended through counters
+-- (`#t` is a search); the rest, written only by some ops, through `push`.
 local hset, mset, zadd_k, zadd_x, hdel, zrem_k, zrem_x, dels = {}, {}, {}, {}, {}, {}, {}, {}
 local nh, nm, nk = 0, 0, 0
 local setpx, tag_add, tag_rem, new_names = {}, {}, {}, {}
