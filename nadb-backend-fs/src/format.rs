@@ -17,8 +17,8 @@
 //!
 //! Every batch is written as its put and delete frames followed by one commit frame naming how
 //! many ops it had; replay applies a batch only when its commit frame is read, so a batch torn
-//! by a crash is dropped whole. Frame lengths are bounded (a put frame holds at most the value
-//! limit plus headers) so a damaged length cannot make the reader allocate without bound.
+//! by a crash is dropped whole. Readers take frames as slices of bytes already read, so a damaged
+//! length never makes them allocate: it points past the end (a torn frame) or fails the CRC.
 //!
 //! # Hint files
 //!
@@ -156,6 +156,9 @@ pub fn delete_frame(out: &mut BytesMut, space: &Space, key: &str) -> Result<usiz
         put_key(b, key)
     })
 }
+
+/// Payload bytes of a commit frame: its kind and the op count.
+pub const COMMIT_PAYLOAD_LEN: usize = 5;
 
 /// Appends a commit frame; returns its length.
 pub fn commit_frame(out: &mut BytesMut, ops: u32) -> Result<usize> {

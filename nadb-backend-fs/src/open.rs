@@ -325,11 +325,17 @@ fn replay(
 
 /// Whether a valid commit frame starts anywhere after `at`.
 fn commit_follows(bytes: &Bytes, at: usize) -> bool {
-    (at + 1..bytes.len().saturating_sub(format::FRAME_HEADER_LEN)).any(|p| {
-        matches!(
-            read_frame(&bytes.slice(p..), u64::from(u32::MAX)),
-            Ok((Frame::Commit { .. }, _))
-        )
+    // Only a position holding a commit's length is checked further, so each costs a compare
+    // rather than a CRC over whatever length its bytes claim: a large torn batch is searched
+    // in time linear in its size.
+    let len = (format::COMMIT_PAYLOAD_LEN as u32).to_le_bytes();
+    let end = bytes.len().saturating_sub(format::FRAME_HEADER_LEN);
+    (at + 1..end).any(|p| {
+        bytes[p..].starts_with(&len)
+            && matches!(
+                read_frame(&bytes.slice(p..), format::COMMIT_PAYLOAD_LEN as u64),
+                Ok((Frame::Commit { .. }, _))
+            )
     })
 }
 
