@@ -1,11 +1,15 @@
 //! [`KeyMap`]: the in-memory key table of a backend that keeps its keys in memory.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use smol_str::SmolStr;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The longest key a [`SmolStr`] holds inline: making one of these allocates nothing.
+const INLINE_KEY: usize = 23;
 
 /// A map from string keys to values with point lookups by hash and, when made with
 /// [`KeyMap::new`], scans in key order.
@@ -139,47 +143,43 @@ impl<V> KeyMap<V> {
     /// assert_eq!(m.insert("k", 2), Some(1));
     /// ```
     pub fn insert(&mut self, key: &str, value: V) -> Option<V> {
-        match self.get_mut(key) {
-            Some(v) => Some(std::mem::replace(v, value)),
-            None => {
-                self.add(SmolStr::new(key), value);
-                None
-            }
+        if key.len() > INLINE_KEY
+            && let Some(v) = self.get_mut(key)
+        {
+            // A long key is copied only when it is new.
+            return Some(std::mem::replace(v, value));
         }
+        self.insert_shared(&SmolStr::new(key), value)
     }
 
     /// [`KeyMap::insert`] for a key the caller already holds as a [`SmolStr`]: a new key is
-    /// shared, not copied.
+    /// shared, not copied. One probe of the hash table finds the key or its place.
     pub(crate) fn insert_shared(&mut self, key: &SmolStr, value: V) -> Option<V> {
-        match self.get_mut(key) {
-            Some(v) => Some(std::mem::replace(v, value)),
-            None => {
-                self.add(key.clone(), value);
-                None
+        match self.index.entry(key.clone()) {
+            Entry::Occupied(e) => return self.slots[*e.get()].replace(value),
+            Entry::Vacant(e) => {
+                let slot = match self.free.pop() {
+                    Some(i) => {
+                        self.slots[i] = Some(value);
+                        i
+                    }
+                    None => {
+                        self.slots.push(Some(value));
+                        self.slots.len() - 1
+                    }
+                };
+                e.insert(slot);
             }
         }
-    }
-
-    fn add(&mut self, key: SmolStr, value: V) {
-        let slot = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(value);
-                i
-            }
-            None => {
-                self.slots.push(Some(value));
-                self.slots.len() - 1
-            }
-        };
-        self.index.insert(key.clone(), slot);
         if self.ordered {
-            self.unsorted.push(key);
+            self.unsorted.push(key.clone());
             // Removed keys linger in `unsorted` until a sort; sorting now and then bounds them.
             // (The key is in `index` already, so the sort keeps it.)
             if self.unsorted.len() > 1024 && self.unsorted.len() > 2 * self.index.len() {
                 self.sort();
             }
         }
+        None
     }
 
     /// Removes `key`; returns its value.
@@ -191,6 +191,24 @@ impl<V> KeyMap<V> {
     /// ```
     pub fn remove(&mut self, key: &str) -> Option<V> {
         let slot = self.index.remove(key)?;
+        self.release(slot, key)
+    }
+
+    /// Removes `key` if `pred` holds for its value, in one probe of the hash table; returns
+    /// the value removed.
+    pub(crate) fn remove_if(&mut self, key: &SmolStr, pred: impl FnOnce(&V) -> bool) -> Option<V> {
+        let Entry::Occupied(e) = self.index.entry(key.clone()) else {
+            return None;
+        };
+        if !self.slots[*e.get()].as_ref().is_some_and(pred) {
+            return None;
+        }
+        let slot = e.remove();
+        self.release(slot, key)
+    }
+
+    /// Takes the value out of the position of `key`, just removed from the index.
+    fn release(&mut self, slot: usize, key: &str) -> Option<V> {
         let value = self.slots[slot].take();
         if self.index.is_empty() {
             // Nothing left: drop the bookkeeping but keep the capacity.

@@ -39,13 +39,8 @@ impl Overlay {
     }
 
     /// Drops the entry of `key` if unit `seq` wrote it; returns whether it did.
-    pub(super) fn remove_if(&mut self, key: &str, seq: u64) -> bool {
-        if self.0.get(key).is_some_and(|slot| slot.seq == seq) {
-            self.0.remove(key);
-            true
-        } else {
-            false
-        }
+    pub(super) fn remove_if(&mut self, key: &SmolStr, seq: u64) -> bool {
+        self.0.remove_if(key, |slot| slot.seq == seq).is_some()
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -88,6 +88,11 @@ impl Writes {
         self.ops.iter().map(|op| &*op.key)
     }
 
+    /// The keys as the overlay holds them (a copy of a key longer than 23 bytes is shared).
+    fn shared_keys(&self) -> impl Iterator<Item = SmolStr> {
+        self.ops.iter().map(|op| op.key.clone())
+    }
+
     /// A copy as a backend batch (for the dead-letter queue).
     fn to_batch(&self) -> Batch {
         Batch {
@@ -440,7 +445,7 @@ impl Pipeline {
                 &mut st,
                 d.seq,
                 &d.batch.space,
-                d.batch.ops.iter().map(Op::key),
+                d.batch.ops.iter().map(|op| SmolStr::new(op.key())),
             );
         }
         self.publish(&st);
@@ -449,16 +454,16 @@ impl Pipeline {
 }
 
 /// Drops overlay entries written by unit `seq` (newer entries of the same keys stay).
-fn forget_overlay<'a>(
+fn forget_overlay(
     st: &mut State,
     seq: u64,
     space: &Space,
-    keys: impl IntoIterator<Item = &'a str>,
+    keys: impl IntoIterator<Item = SmolStr>,
 ) {
     let mut removed = 0;
     if let Some(m) = st.overlay.get_mut(space) {
         for key in keys {
-            removed += usize::from(m.remove_if(key, seq));
+            removed += usize::from(m.remove_if(&key, seq));
         }
     }
     st.overlay_count -= removed;
@@ -1061,7 +1066,7 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         // Failures first: a later unit of this round that persisted must supersede them.
         dead_letter(p, &mut st, &failed, now);
         for u in &applied {
-            forget_overlay(&mut st, u.seq, &u.writes.space, u.writes.keys());
+            forget_overlay(&mut st, u.seq, &u.writes.space, u.writes.shared_keys());
             supersede_dead_letters(&mut st, u.seq, &u.writes);
         }
         p.publish(&st);
@@ -1088,7 +1093,7 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
 fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Timestamp) {
     for (u, e) in failed {
         if u.ack.is_some() {
-            forget_overlay(st, u.seq, &u.writes.space, u.writes.keys());
+            forget_overlay(st, u.seq, &u.writes.space, u.writes.shared_keys());
             continue;
         }
         tracing::warn!(error = %e, ops = u.writes.ops.len(), "writes dead-lettered");
@@ -1109,7 +1114,7 @@ fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Time
                     st,
                     old.seq,
                     &old.batch.space,
-                    old.batch.ops.iter().map(Op::key),
+                    old.batch.ops.iter().map(|op| SmolStr::new(op.key())),
                 );
             }
         }
@@ -1141,7 +1146,12 @@ fn supersede_dead_letters(st: &mut State, seq: u64, writes: &Writes) {
         }
     }
     for (dseq, gone) in &dropped {
-        forget_overlay(st, *dseq, &gone.space, gone.ops.iter().map(Op::key));
+        forget_overlay(
+            st,
+            *dseq,
+            &gone.space,
+            gone.ops.iter().map(|op| SmolStr::new(op.key())),
+        );
     }
     st.dlq.retain(|d| !d.batch.ops.is_empty());
 }
