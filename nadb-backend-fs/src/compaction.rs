@@ -88,42 +88,12 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
     live.sort_by_key(|(_, _, e)| (e.seg, e.offset));
     let out_path = segment_path(dir, out_id);
     let tmp = tmp_path(&out_path);
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| io_error("creating", &tmp, e))?;
-    let mut len = SEGMENT_HEADER_LEN;
-    file.write_all_at(&format::segment_header(), 0)
-        .map_err(|e| io_error("writing", &tmp, e))?;
-    let mut hints = HintLog::new();
-    let mut moves = Vec::with_capacity(live.len());
-    let segments = inner.segments.read().clone();
-    for chunk in live.chunks(BATCH) {
-        let mut buf = BytesMut::new();
-        for (space, key, e) in chunk {
-            let src = segments.get(&e.seg).ok_or_else(|| {
-                crate::corrupt(dir, e.seg, e.offset, "segment of a live key is missing")
-            })?;
-            // Verified before it is copied: compaction never spreads damage.
-            let (frame, _) = crate::read_key_frame(dir, src, (e.seg, e.offset, e.len), space, key)?;
-            let offset = len + buf.len() as u64;
-            buf.extend_from_slice(&frame);
-            hints.put(space, key, offset, e.len, &e.meta);
-            moves.push((
-                space.clone(),
-                key.clone(),
-                (e.seg, e.offset),
-                (out_id, offset),
-            ));
-        }
-        format::commit_frame(&mut buf, chunk.len() as u32)?;
-        file.write_all_at(&buf, len)
-            .map_err(|e| io_error("writing", &tmp, e))?;
-        len += buf.len() as u64;
+    let written = write_output(backend, &tmp, out_id, &live);
+    if written.is_err() {
+        // Nothing refers to the unfinished output; a failed attempt leaves no file behind.
+        let _ = fs::remove_file(&tmp);
     }
-    file.sync_all().map_err(|e| io_error("syncing", &tmp, e))?;
+    let (file, len, hints, moves) = written?;
     crash_point(backend, 2)?;
     // Step 3.
     fs::rename(&tmp, &out_path).map_err(|e| io_error("renaming", &tmp, e))?;
@@ -180,4 +150,59 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A segment's live records (space, key, keydir entry), as the output of a compaction.
+type Live = [(nadb_core::Space, String, crate::keydir::Entry)];
+
+/// What a compaction's move of one record does: space, key, from and to (segment, offset).
+type Move = (nadb_core::Space, String, (u64, u64), (u64, u64));
+
+/// Step 2: copies the `live` records, each verified, into the new segment file `tmp` and
+/// syncs it; returns the file, its length, its hints and where each record moved.
+fn write_output(
+    backend: &FsBackend,
+    tmp: &std::path::Path,
+    out_id: u64,
+    live: &Live,
+) -> Result<(fs::File, u64, HintLog, Vec<Move>)> {
+    let inner = &backend.0;
+    let dir = &inner.dir;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .map_err(|e| io_error("creating", tmp, e))?;
+    let mut len = SEGMENT_HEADER_LEN;
+    file.write_all_at(&format::segment_header(), 0)
+        .map_err(|e| io_error("writing", tmp, e))?;
+    let mut hints = HintLog::new();
+    let mut moves = Vec::with_capacity(live.len());
+    let segments = inner.segments.read().clone();
+    for chunk in live.chunks(BATCH) {
+        let mut buf = BytesMut::new();
+        for (space, key, e) in chunk {
+            let src = segments.get(&e.seg).ok_or_else(|| {
+                crate::corrupt(dir, e.seg, e.offset, "segment of a live key is missing")
+            })?;
+            // Verified before it is copied: compaction never spreads damage.
+            let (frame, _) = crate::read_key_frame(dir, src, (e.seg, e.offset, e.len), space, key)?;
+            let offset = len + buf.len() as u64;
+            buf.extend_from_slice(&frame);
+            hints.put(space, key, offset, e.len, &e.meta);
+            moves.push((
+                space.clone(),
+                key.clone(),
+                (e.seg, e.offset),
+                (out_id, offset),
+            ));
+        }
+        format::commit_frame(&mut buf, chunk.len() as u32)?;
+        file.write_all_at(&buf, len)
+            .map_err(|e| io_error("writing", tmp, e))?;
+        len += buf.len() as u64;
+    }
+    file.sync_all().map_err(|e| io_error("syncing", tmp, e))?;
+    Ok((file, len, hints, moves))
 }

@@ -65,6 +65,8 @@ use parking_lot::{Mutex, RwLock};
 
 /// Largest frame buffer kept for the next batch.
 const SCRATCH_KEPT: usize = 16 << 20;
+/// How long automatic compaction waits after a failed attempt (explicit `compact` does not).
+const COMPACTION_BACKOFF: std::time::Duration = std::time::Duration::from_secs(60);
 
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -157,6 +159,9 @@ struct Inner {
     poisoned: AtomicBool,
     compacting: Arc<tokio::sync::Mutex<()>>,
     compaction_scheduled: AtomicBool,
+    /// After a background compaction fails, none starts by itself before this instant: the
+    /// cause (damage, a full disk) usually outlasts the next write.
+    compaction_paused_until: Mutex<Option<std::time::Instant>>,
     repair: Option<RepairReport>,
 }
 
@@ -419,11 +424,24 @@ impl StorageBackend for FsBackend {
             w.scratch = buf;
         }
         drop(w);
-        if self.should_compact() && !inner.compaction_scheduled.swap(true, Ordering::AcqRel) {
+        let paused = inner
+            .compaction_paused_until
+            .lock()
+            .is_some_and(|t| std::time::Instant::now() < t);
+        if !paused
+            && self.should_compact()
+            && !inner.compaction_scheduled.swap(true, Ordering::AcqRel)
+        {
             let me = self.clone();
             tokio::spawn(async move {
                 if let Err(e) = me.compact().await {
-                    tracing::warn!(error = %e, "background compaction failed");
+                    tracing::warn!(
+                        error = %e,
+                        retry_in_s = COMPACTION_BACKOFF.as_secs(),
+                        "background compaction failed"
+                    );
+                    *me.0.compaction_paused_until.lock() =
+                        Some(std::time::Instant::now() + COMPACTION_BACKOFF);
                 }
                 me.0.compaction_scheduled.store(false, Ordering::Release);
             });

@@ -161,6 +161,7 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
         poisoned: AtomicBool::new(false),
         compacting: Arc::new(tokio::sync::Mutex::new(())),
         compaction_scheduled: AtomicBool::new(false),
+        compaction_paused_until: Mutex::new(None),
         repair: (!report.quarantined.is_empty()).then_some(report),
     })
 }

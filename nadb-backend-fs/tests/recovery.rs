@@ -567,6 +567,73 @@ async fn a_large_torn_batch_is_cut_without_checking_every_claimed_length() -> Re
     reopened.close().await
 }
 
+/// A compaction that fails (here on a damaged live record, which opening from hint files did
+/// not read) leaves no unfinished output behind, and automatic compaction does not try again
+/// on every write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_compaction_leaves_no_files_and_is_not_retried_at_once() -> Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let space = Space::default();
+    {
+        let b = FsBackend::open_with(dir.path(), small_segments()).await?;
+        for i in 0..60u64 {
+            let v = format!("v{i}-{}", "p".repeat(40));
+            b.put(&space, &format!("k{i:03}"), record(&v, i + 1))
+                .await?;
+        }
+        b.close().await?;
+    }
+    let first = segments(dir.path())[0].clone();
+    let mut bytes = fs::read(&first).expect("read");
+    let at = bytes
+        .windows(40)
+        .position(|w| w.iter().all(|&c| c == b'p'))
+        .expect("a value in the first segment");
+    bytes[at + 20] ^= 0x01;
+    fs::write(&first, &bytes).expect("write");
+    let tmp_files = |dir: &Path| {
+        fs::read_dir(dir)
+            .expect("list")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .count()
+    };
+
+    let b = FsBackend::open_with(dir.path(), small_segments()).await?;
+    assert!(matches!(b.compact().await, Err(Error::Corrupt { .. })));
+    assert_eq!(
+        tmp_files(dir.path()),
+        0,
+        "a failed compaction left its output"
+    );
+    b.close().await?;
+
+    let eager = FsOptions {
+        compaction_ratio: 0.0,
+        compaction_min_dead_bytes: 0,
+        ..small_segments()
+    };
+    let b = FsBackend::open_with(dir.path(), eager).await?;
+    let before = segments(dir.path()).len();
+    for i in 0..30u64 {
+        b.put(&space, &format!("n{i}"), record("x", 100 + i))
+            .await?;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let after = segments(dir.path()).len();
+    // One failed attempt seals the active segment once; each further attempt would again.
+    assert!(
+        after <= before + 2,
+        "{before} segments became {after}: compaction was retried on every write"
+    );
+    assert_eq!(
+        tmp_files(dir.path()),
+        0,
+        "a failed compaction left its output"
+    );
+    b.close().await
+}
+
 /// Compaction keeps records whose expiry has passed by the wall clock: expiry is the store's
 /// decision (by its own clock), and the store sweeps them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
