@@ -36,6 +36,9 @@ pub enum Fault {
     Temporary,
     /// A retry will not help until the backend is healed.
     Permanent,
+    /// The call reaches the wrapped backend and takes effect, then a temporary error is
+    /// reported: a reply lost on its way back.
+    LostReply,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -53,7 +56,7 @@ struct Rule {
 }
 
 /// A backend that fails chosen calls before they reach the wrapped backend, so a failed
-/// `apply` never applies anything. Index reads are passed through untouched. It can also slow
+/// `apply` applies nothing — or, for [`Fault::LostReply`], after it. Index reads are passed through untouched. It can also slow
 /// `sync` down ([`set_sync_delay`](FaultyBackend::set_sync_delay)) and records the size of
 /// every applied batch ([`applied_batches`](FaultyBackend::applied_batches)).
 ///
@@ -181,7 +184,26 @@ impl FaultyBackend {
         &self.inner
     }
 
-    fn maybe_fail(&self, op: FaultOp) -> Result<()> {
+    /// Runs `call` unless a fault fires first; after a [`Fault::LostReply`] it runs and
+    /// its answer is replaced by an error.
+    async fn guarded<T>(
+        &self,
+        op: FaultOp,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match self.maybe_fail(op) {
+            Err(e) => Err(e),
+            Ok(None) => call.await,
+            Ok(Some(lost)) => {
+                call.await?;
+                Err(lost)
+            }
+        }
+    }
+
+    /// The error of a fault that fires for `op`: `Err` before the call, `Ok(Some(..))` for
+    /// after it (a lost reply).
+    fn maybe_fail(&self, op: FaultOp) -> Result<Option<Error>> {
         let mut rules = self.rules.lock();
         let mut hit = None;
         for rule in rules.iter_mut() {
@@ -203,17 +225,18 @@ impl FaultyBackend {
             }
         }
         rules.retain(|r| !matches!(r.when, When::Next(0)));
-        match hit {
-            None => Ok(()),
-            Some(fault) => {
-                self.injected.fetch_add(1, Ordering::Relaxed);
-                let temporary = fault == Fault::Temporary;
-                Err(Error::backend(
-                    self.info.scheme.clone(),
-                    temporary,
-                    std::io::Error::other(format!("injected {fault:?} fault in {op:?}")),
-                ))
-            }
+        let Some(fault) = hit else {
+            return Ok(None);
+        };
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        let e = Error::backend(
+            self.info.scheme.clone(),
+            fault != Fault::Permanent,
+            std::io::Error::other(format!("injected {fault:?} fault in {op:?}")),
+        );
+        match fault {
+            Fault::LostReply => Ok(Some(e)),
+            _ => Err(e),
         }
     }
 }
@@ -225,29 +248,31 @@ impl StorageBackend for FaultyBackend {
     }
 
     async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
-        self.maybe_fail(FaultOp::Read)?;
-        self.inner.get(space, key).await
+        self.guarded(FaultOp::Read, self.inner.get(space, key))
+            .await
     }
 
     async fn get_many(&self, space: &Space, keys: &[String]) -> Result<Vec<Option<Record>>> {
-        self.maybe_fail(FaultOp::Read)?;
-        self.inner.get_many(space, keys).await
+        self.guarded(FaultOp::Read, self.inner.get_many(space, keys))
+            .await
     }
 
     async fn get_meta_many(&self, space: &Space, keys: &[String]) -> Result<Vec<Option<Meta>>> {
-        self.maybe_fail(FaultOp::Read)?;
-        self.inner.get_meta_many(space, keys).await
+        self.guarded(FaultOp::Read, self.inner.get_meta_many(space, keys))
+            .await
     }
 
     async fn apply(&self, batch: &Batch) -> Result<()> {
-        self.maybe_fail(FaultOp::Apply)?;
-        let delay = *self.apply_delay.lock();
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        self.inner.apply(batch).await?;
-        self.batches.lock().push(batch.ops.len());
-        Ok(())
+        self.guarded(FaultOp::Apply, async {
+            let delay = *self.apply_delay.lock();
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            self.inner.apply(batch).await?;
+            self.batches.lock().push(batch.ops.len());
+            Ok(())
+        })
+        .await
     }
 
     async fn scan(
@@ -257,29 +282,30 @@ impl StorageBackend for FaultyBackend {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Meta)>> {
-        self.maybe_fail(FaultOp::Scan)?;
-        self.inner.scan(space, prefix, after, limit).await
+        self.guarded(FaultOp::Scan, self.inner.scan(space, prefix, after, limit))
+            .await
     }
 
     async fn spaces(&self) -> Result<Vec<Space>> {
-        self.maybe_fail(FaultOp::Scan)?;
-        self.inner.spaces().await
+        self.guarded(FaultOp::Scan, self.inner.spaces()).await
     }
 
     async fn sync(&self) -> Result<()> {
-        self.maybe_fail(FaultOp::Sync)?;
-        let delay = *self.sync_delay.lock();
-        if !delay.is_zero() {
-            let until = Instant::now() + delay;
-            tokio::task::spawn_blocking(move || {
-                while Instant::now() < until {
-                    std::hint::spin_loop();
-                }
-            })
-            .await
-            .map_err(|e| Error::backend(self.info.scheme.clone(), false, e))?;
-        }
-        self.inner.sync().await
+        self.guarded(FaultOp::Sync, async {
+            let delay = *self.sync_delay.lock();
+            if !delay.is_zero() {
+                let until = Instant::now() + delay;
+                tokio::task::spawn_blocking(move || {
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                })
+                .await
+                .map_err(|e| Error::backend(self.info.scheme.clone(), false, e))?;
+            }
+            self.inner.sync().await
+        })
+        .await
     }
 
     async fn compact(&self) -> Result<()> {

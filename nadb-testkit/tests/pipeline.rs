@@ -489,3 +489,70 @@ async fn a_writer_cancelled_mid_apply_loses_nothing() -> Result<()> {
     assert_eq!(stored, expected);
     store.close().await
 }
+
+/// A checked write whose apply took effect but whose reply was lost is retried, finds its
+/// checks failing (it changed the key itself) and is recognised as done: counted once, not
+/// applied a second time as a fresh read-modify-write.
+#[tokio::test]
+async fn a_checked_write_whose_reply_was_lost_applies_once() -> Result<()> {
+    let backend = Arc::new(FaultyBackend::new(MemoryBackend::new(), 0));
+    let store = Store::builder(backend.clone())
+        .write_config(quick_retries())
+        .build()
+        .await?;
+    store.set("n", "10").await?;
+    for fault in [FaultOp::Apply, FaultOp::Sync] {
+        backend.fail_next(fault, 1, Fault::LostReply);
+        store.incr("n", 1).await?;
+    }
+    backend.fail_next(FaultOp::Apply, 1, Fault::LostReply);
+    store
+        .transaction(|tx| {
+            Box::pin(async move {
+                let n = tx.get("n").await?.unwrap_or_default();
+                let n: i64 = std::str::from_utf8(&n)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_default();
+                tx.set("n", (n + 1).to_string())?;
+                Ok(())
+            })
+        })
+        .await?;
+    assert_eq!(backend.injected(), 3);
+    assert_eq!(store.get("n").await?.as_deref(), Some(&b"13"[..]));
+    store.close().await
+}
+
+/// After a write fails although the backend applied it, reads through a cache agree with the
+/// backend: neither the LRU nor memory-first keeps serving the value it replaced.
+#[tokio::test]
+async fn a_cache_does_not_outlive_a_failed_apply_that_took_effect() -> Result<()> {
+    for memory_first in [false, true] {
+        let backend = Arc::new(FaultyBackend::new(MemoryBackend::new(), 0));
+        let builder = Store::builder(backend.clone()).write_config(WriteConfig {
+            retry_attempts: 2,
+            ..quick_retries()
+        });
+        let store = match memory_first {
+            true => builder.memory_first(true),
+            false => builder.cache_bytes(1 << 20),
+        }
+        .build()
+        .await?;
+        store.set("k", "old").await?;
+        assert_eq!(store.get("k").await?.as_deref(), Some(&b"old"[..]));
+        backend.fail_always(FaultOp::Apply, Fault::LostReply);
+        assert!(store.set("k", "new").await.is_err());
+        backend.heal();
+        let stored = backend.get(store.space(), "k").await?.map(|r| r.value);
+        assert_eq!(stored.as_deref(), Some(&b"new"[..]));
+        assert_eq!(
+            store.get("k").await?.as_deref(),
+            Some(&b"new"[..]),
+            "memory_first: {memory_first}"
+        );
+        store.close().await?;
+    }
+    Ok(())
+}

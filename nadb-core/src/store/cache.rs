@@ -126,15 +126,7 @@ impl ReadCache {
     pub(crate) fn applied(&self, batch: &Batch) {
         match self {
             ReadCache::Off => {}
-            ReadCache::Lru(l) => {
-                let mut l = l.lock();
-                l.epoch += 1;
-                for op in &batch.ops {
-                    if let Some(old) = l.map.pop(&(batch.space.clone(), op.key().to_string())) {
-                        l.bytes -= charge(op.key(), &old);
-                    }
-                }
-            }
+            ReadCache::Lru(_) => self.forget(batch),
             ReadCache::Full(m) => {
                 let mut m = m.write();
                 let Some(records) = m.get_mut(&batch.space) else {
@@ -154,6 +146,53 @@ impl ReadCache {
                         Op::Delete { key } => {
                             records.remove(key.as_str());
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops what the cache holds for the keys of `batch` (memory-first: the whole space), so
+    /// they are read from the backend again.
+    pub(crate) fn forget(&self, batch: &Batch) {
+        match self {
+            ReadCache::Off => {}
+            ReadCache::Lru(l) => {
+                let mut l = l.lock();
+                l.epoch += 1;
+                for op in &batch.ops {
+                    if let Some(old) = l.map.pop(&(batch.space.clone(), op.key().to_string())) {
+                        l.bytes -= charge(op.key(), &old);
+                    }
+                }
+            }
+            ReadCache::Full(_) => self.forget_space(&batch.space),
+        }
+    }
+
+    /// Memory-first: drops `space`, which is loaded again when next used.
+    pub(crate) fn forget_space(&self, space: &Space) {
+        if let ReadCache::Full(m) = self {
+            m.write().remove(space);
+        }
+    }
+
+    /// Memory-first: sets the records of some keys of `space` to what the backend holds.
+    pub(crate) fn replace(
+        &self,
+        space: &Space,
+        records: impl IntoIterator<Item = (String, Option<Record>)>,
+    ) {
+        if let ReadCache::Full(m) = self
+            && let Some(held) = m.write().get_mut(space)
+        {
+            for (key, record) in records {
+                match record {
+                    Some(r) => {
+                        held.insert(SmolStr::new(key), r);
+                    }
+                    None => {
+                        held.remove(key.as_str());
                     }
                 }
             }

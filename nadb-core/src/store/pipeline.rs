@@ -851,7 +851,9 @@ async fn already_applied(engine: &Engine, batch: &Batch) -> bool {
     })
 }
 
-async fn apply_with_retry(engine: &Engine, batch: &Batch, synced: bool) -> Result<()> {
+/// Applies `batch`, retrying temporary errors; also says whether an attempt failed (then an
+/// earlier attempt may have taken effect).
+async fn apply_with_retry(engine: &Engine, batch: &Batch, synced: bool) -> (Result<()>, bool) {
     let cfg = engine.pipeline.config;
     let mut delay = cfg.retry_base_delay;
     let mut attempt = 1;
@@ -870,7 +872,7 @@ async fn apply_with_retry(engine: &Engine, batch: &Batch, synced: bool) -> Resul
                 delay = delay.saturating_mul(2).min(cfg.retry_max_delay);
                 attempt += 1;
             }
-            other => return other,
+            other => return (other, attempt > 1),
         }
     }
 }
@@ -1005,13 +1007,15 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         round.current = round.todo.drain(..n).collect();
         let uncertain = round.current.iter().all(|u| u.uncertain);
         let batch = round.stage();
-        let mut result = apply_with_retry(engine, batch, one_call).await;
+        let (mut result, retried) = apply_with_retry(engine, batch, one_call).await;
         synced = one_call && result.is_ok();
+        // A checked batch whose earlier attempt failed (or whose round was cancelled) may have
+        // taken effect then, and now fails its own checks: it is done, not in conflict.
         if matches!(result, Err(Error::Conflict { .. }))
-            && uncertain
+            && (uncertain || retried)
             && already_applied(engine, batch).await
         {
-            result = Ok(());
+            result = engine.record_applied(batch).await;
         }
         let ops = batch.ops.len() as u64;
         let coalesced = round.unstage();

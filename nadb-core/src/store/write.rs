@@ -274,15 +274,52 @@ impl Engine {
                 self.backend.apply(batch).await
             }
         };
+        let _order = match self.derived_index {
+            true => Some(self.index_lock.lock().await),
+            false => None,
+        };
+        if let Err(e) = apply.await {
+            // Unless its checks failed, the batch may have taken effect all the same (a lost
+            // reply, a failed sync after the apply): cached records of its keys are suspect.
+            if !matches!(e, Error::Conflict { .. }) {
+                self.refresh_cached(batch).await;
+            }
+            return Err(e);
+        }
+        self.cache.applied(batch);
         if self.derived_index {
-            let _order = self.index_lock.lock().await;
-            apply.await?;
-            self.cache.applied(batch);
             self.index.update(batch).await?;
-        } else {
-            apply.await?;
-            self.cache.applied(batch);
         }
         Ok(())
+    }
+
+    /// Brings the cache and a store-kept index up to date with a batch found applied after
+    /// its apply reported an error. Called by the flusher only.
+    pub(crate) async fn record_applied(&self, batch: &Batch) -> Result<()> {
+        let _order = match self.derived_index {
+            true => Some(self.index_lock.lock().await),
+            false => None,
+        };
+        self.cache.applied(batch);
+        if self.derived_index {
+            self.index.update(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes the cache read `batch`'s keys from the backend again.
+    async fn refresh_cached(&self, batch: &Batch) {
+        if !self.cache.is_full() {
+            self.cache.forget(batch);
+            return;
+        }
+        let keys: Vec<String> = batch.ops.iter().map(|op| op.key().to_string()).collect();
+        match self.backend.get_many(&batch.space, &keys).await {
+            Ok(records) => self
+                .cache
+                .replace(&batch.space, keys.into_iter().zip(records)),
+            // Unknown: the space is loaded again from the backend when next used.
+            Err(_) => self.cache.forget_space(&batch.space),
+        }
     }
 }
