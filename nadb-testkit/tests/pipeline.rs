@@ -556,3 +556,40 @@ async fn a_cache_does_not_outlive_a_failed_apply_that_took_effect() -> Result<()
     }
     Ok(())
 }
+
+/// Dropping the store while the sweeper leads a round (its checked delete took every buffered
+/// write with it) loses none of those writes: the flusher waits for the round before it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_store_during_a_sweeper_round_loses_nothing() -> Result<()> {
+    let backend = Arc::new(FaultyBackend::new(MemoryBackend::new(), 0));
+    let store = Store::builder(backend.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .sweep_interval(Some(Duration::from_millis(5)))
+        .build()
+        .await?;
+    let space = store.space().clone();
+    store
+        .set_with(
+            "expiring",
+            "v",
+            &SetOptions::new().ttl(Duration::from_millis(1)),
+        )
+        .await?;
+    store.flush().await?;
+    backend.set_apply_delay(Duration::from_millis(300));
+    for i in 0..10 {
+        store.set(&format!("k{i}"), "v").await?;
+    }
+    // The sweeper's round (the expired key's delete, with the ten buffered writes) is now
+    // waiting on the slow apply.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(store);
+    for _ in 0..300 {
+        let keys = backend.scan_all(&space, "k").await?.len();
+        if keys == 10 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("writes taken by a sweeper round were lost when the store was dropped");
+}

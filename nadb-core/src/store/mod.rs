@@ -575,7 +575,8 @@ impl Store {
     ///
     /// If writes are dead-lettered the store stays open and this returns
     /// [`Error::Unpersisted`]: persist them with [`Store::retry_dlq`] or drop them with
-    /// [`Store::clear_dlq`], then close again.
+    /// [`Store::clear_dlq`], then close again. Writes that fail after that flush (in a round
+    /// already running) are not kept: the store closes and this returns `Unpersisted` for them.
     pub async fn close(&self) -> Result<()> {
         if self.engine.closed.load(Ordering::Acquire) {
             return Ok(());
@@ -592,7 +593,17 @@ impl Store {
         if let Some(task) = flusher {
             let _ = task.await;
         }
-        self.engine.backend.close().await
+        self.engine.backend.close().await?;
+        // Writes a round still held when the flush above returned may have failed since.
+        let s = self.engine.pipeline.dlq_summary();
+        if s.entries > 0 {
+            return Err(Error::Unpersisted {
+                ops: s.ops,
+                bytes: s.bytes,
+                last_error: s.last_error.unwrap_or_default(),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {

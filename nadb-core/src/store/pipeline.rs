@@ -664,7 +664,13 @@ impl Engine {
 pub(crate) async fn run(engine: Arc<Engine>) {
     loop {
         if !wait_for_trigger(&engine).await {
-            break;
+            // A round a writer leads (the sweeper's, which shutting down cancels) may hold
+            // units it will put back: stop only once no round runs and the queue is empty.
+            let _round = engine.pipeline.round_lock.lock().await;
+            if engine.pipeline.state.lock().queue.is_empty() {
+                break;
+            }
+            continue;
         }
         let _round = engine.pipeline.round_lock.lock().await;
         let units = take_queue(&engine.pipeline);
