@@ -1,6 +1,6 @@
 //! File names, directory syncs and I/O error mapping.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -65,14 +65,42 @@ pub(crate) fn write_atomic(dir: &Path, path: &Path, parts: &[&[u8]]) -> io::Resu
     sync_dir(dir)
 }
 
-/// Writes `bytes` to a new side file next to `segment` for a person to inspect.
+/// Writes `bytes` to a new side file next to `segment` for a person to inspect; an earlier
+/// side file of the same name is kept (the new one gets a number after it).
 pub(crate) fn write_side_file(segment: &Path, suffix: &str, bytes: &[u8]) -> io::Result<PathBuf> {
     use std::io::Write;
-    let mut s = segment.as_os_str().to_owned();
-    s.push(suffix);
-    let path = PathBuf::from(s);
-    let mut f = File::create(&path)?;
+    let mut n = 0u32;
+    let (path, mut f) = loop {
+        let mut s = segment.as_os_str().to_owned();
+        s.push(suffix);
+        if n > 0 {
+            s.push(format!(".{n}"));
+        }
+        let path = PathBuf::from(s);
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(f) => break (path, f),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
+            Err(e) => return Err(e),
+        }
+    };
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_side_file;
+
+    #[test]
+    fn a_second_side_file_of_the_same_name_keeps_the_first() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let seg = dir.path().join("seg-0000000000000001.log");
+        let first = write_side_file(&seg, ".cut-16", b"first")?;
+        let second = write_side_file(&seg, ".cut-16", b"second")?;
+        assert_ne!(first, second);
+        assert_eq!(std::fs::read(&first)?, b"first");
+        assert_eq!(std::fs::read(&second)?, b"second");
+        Ok(())
+    }
 }

@@ -70,9 +70,28 @@ fn lock(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
+/// Creates `dir` and any missing parents, each made durable in its parent directory: a store
+/// whose directory entry is lost vanishes whole.
+fn create_dirs(dir: &Path) -> Result<()> {
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
+    for d in missing.iter().rev() {
+        let parent = match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        sync_dir(parent).map_err(|e| io_error("syncing directory", parent, e))?;
+    }
+    Ok(())
+}
+
 /// Opens `dir`: takes the lock, replays every segment into the keydir, recovers the tail.
 pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
-    fs::create_dir_all(&dir).map_err(|e| io_error("creating", &dir, e))?;
+    create_dirs(&dir)?;
     let lock = lock(&dir)?;
     let mut ids = Vec::new();
     let entries = fs::read_dir(&dir).map_err(|e| io_error("listing", &dir, e))?;
@@ -246,10 +265,12 @@ fn replay(
             rewrite_header(&path)?;
             return Ok((SEGMENT_HEADER_LEN, HintLog::new()));
         }
+        // A header is synced when its segment is created, so a crash cannot damage it: this
+        // is corruption, even in the last segment.
         return damaged(
             &path,
             id,
-            is_last,
+            false,
             opts,
             report,
             &bytes,

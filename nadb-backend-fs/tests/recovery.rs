@@ -634,6 +634,44 @@ async fn a_failed_compaction_leaves_no_files_and_is_not_retried_at_once() -> Res
     b.close().await
 }
 
+/// A damaged header on the last segment is corruption, not a torn write (headers are synced
+/// when a segment is created): opening refuses instead of setting the whole segment aside,
+/// and repair reports it.
+#[tokio::test]
+async fn a_damaged_header_on_the_last_segment_is_corrupt() -> Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let space = Space::default();
+    let b = FsBackend::open(dir.path()).await?;
+    for i in 0..5u64 {
+        b.put(&space, &format!("k{i}"), record("v", i + 1)).await?;
+    }
+    b.sync().await?;
+    drop(b); // no close: no hint file, the segment is scanned
+    let seg = segments(dir.path())[0].clone();
+    let mut bytes = fs::read(&seg).expect("read");
+    bytes[0] ^= 0x01;
+    fs::write(&seg, &bytes).expect("write");
+    assert!(matches!(
+        FsBackend::open(dir.path()).await,
+        Err(Error::Corrupt { .. })
+    ));
+    assert_eq!(
+        fs::read(&seg).expect("read"),
+        bytes,
+        "the segment was changed"
+    );
+    let repair = FsOptions {
+        repair: true,
+        ..FsOptions::default()
+    };
+    let repaired = FsBackend::open_with(dir.path(), repair).await?;
+    assert_eq!(
+        repaired.repair_report().expect("report").quarantined.len(),
+        1
+    );
+    repaired.close().await
+}
+
 /// Compaction keeps records whose expiry has passed by the wall clock: expiry is the store's
 /// decision (by its own clock), and the store sweeps them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
