@@ -237,8 +237,22 @@ fn replay(
             let mut reserved = false;
             // Every entry is decoded once before any is applied: a file that fails part-way
             // (its checksum held, so only a faulty writer could cause it) is ignored whole and
-            // the segment scanned, which may cut the segment short of what the file lists.
-            let read = file.for_each(drop).and_then(|()| {
+            // the segment scanned, which may cut the segment short of what the file lists. So
+            // is one listing a frame outside the segment (a read would fail, or allocate as
+            // much as the bad length says).
+            let mut inside = true;
+            let checked = file.for_each(|h| {
+                if let HintEntry::Put { offset, len, .. } = h {
+                    inside &= offset >= SEGMENT_HEADER_LEN
+                        && offset.saturating_add(u64::from(len)) <= file_len;
+                }
+            });
+            let read = checked.and_then(|()| {
+                if !inside {
+                    return Err(FrameError::Damaged(
+                        "hint lists a frame outside its segment",
+                    ));
+                }
                 file.for_each(|h| {
                     if !reserved && let HintEntry::Put { space, .. } = &h {
                         keydir.reserve(space, room);

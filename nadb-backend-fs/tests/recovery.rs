@@ -184,6 +184,37 @@ async fn a_hint_file_failing_part_way_falls_back_to_the_segment() -> Result<()> 
     b.close().await
 }
 
+/// A hint file whose checksum holds but which lists a frame past the end of its segment is
+/// ignored and the segment scanned: no read follows its length.
+#[tokio::test]
+async fn a_hint_listing_a_frame_outside_its_segment_is_not_used() -> Result<()> {
+    use nadb_backend_fs::format::{HintEntry, HintLog, decode_hint};
+    let dir = tempfile::tempdir().expect("dir");
+    let model = write_segments(dir.path(), small_segments()).await?;
+    let mut changed = 0;
+    for e in fs::read_dir(dir.path()).expect("list").flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "hint") {
+            continue;
+        }
+        let (segment_len, mut entries) =
+            decode_hint(&Bytes::from(fs::read(&path).expect("read"))).expect("a valid hint");
+        for entry in entries.iter_mut() {
+            if let HintEntry::Put { len, .. } = entry {
+                *len = u32::MAX - 64;
+            }
+        }
+        let mut log = HintLog::new();
+        entries.iter().for_each(|e| log.push(e));
+        fs::write(&path, log.encode(segment_len).expect("encodes")).expect("write");
+        changed += 1;
+    }
+    assert!(changed >= 3, "{changed} hint files");
+    let b = FsBackend::open_with(dir.path(), small_segments()).await?;
+    assert_eq!(contents(&b, &Space::default()).await?, model);
+    b.close().await
+}
+
 /// A flipped bit in a sealed segment is `Corrupt` naming the file and offset; `repair`
 /// quarantines the damage and keeps every other record.
 #[tokio::test]
