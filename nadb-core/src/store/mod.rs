@@ -595,15 +595,7 @@ impl Store {
         }
         self.engine.backend.close().await?;
         // Writes a round still held when the flush above returned may have failed since.
-        let s = self.engine.pipeline.dlq_summary();
-        if s.entries > 0 {
-            return Err(Error::Unpersisted {
-                ops: s.ops,
-                bytes: s.bytes,
-                last_error: s.last_error.unwrap_or_default(),
-            });
-        }
-        Ok(())
+        self.engine.pipeline.check_persisted()
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {

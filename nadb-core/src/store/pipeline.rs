@@ -436,21 +436,34 @@ impl Pipeline {
         }
     }
 
+    /// `Unpersisted`, saying how much, while the dead-letter queue holds writes.
+    pub(crate) fn check_persisted(&self) -> Result<()> {
+        let s = self.dlq_summary();
+        if s.entries == 0 {
+            return Ok(());
+        }
+        Err(Error::Unpersisted {
+            ops: s.ops,
+            bytes: s.bytes,
+            last_error: s.last_error.unwrap_or_default(),
+        })
+    }
+
     /// Removes dead-letter entries; their pending values stop being readable.
     pub(crate) fn clear_dlq(&self) -> u64 {
         let mut st = self.state.lock();
         let dead: Vec<DeadLetter> = st.dlq.drain(..).collect();
         for d in &dead {
-            forget_overlay(
-                &mut st,
-                d.seq,
-                &d.batch.space,
-                d.batch.ops.iter().map(|op| SmolStr::new(op.key())),
-            );
+            forget_overlay(&mut st, d.seq, &d.batch.space, overlay_keys(&d.batch));
         }
         self.publish(&st);
         dead.len() as u64
     }
+}
+
+/// The keys of a dead-lettered batch, as the overlay holds them.
+fn overlay_keys(batch: &Batch) -> impl Iterator<Item = SmolStr> + '_ {
+    batch.ops.iter().map(|op| SmolStr::new(op.key()))
 }
 
 /// Drops overlay entries written by unit `seq` (newer entries of the same keys stay).
@@ -619,14 +632,7 @@ impl Engine {
     /// `drain`, then fails if anything is left unpersisted, then syncs the backend.
     pub(crate) async fn flush_all(&self) -> Result<()> {
         self.drain().await?;
-        let s = self.pipeline.dlq_summary();
-        if s.entries > 0 {
-            return Err(Error::Unpersisted {
-                ops: s.ops,
-                bytes: s.bytes,
-                last_error: s.last_error.unwrap_or_default(),
-            });
-        }
+        self.pipeline.check_persisted()?;
         sync_with_retry(self).await
     }
 
@@ -1120,12 +1126,7 @@ fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Time
                     ops = old.batch.ops.len(),
                     "dead-letter queue full: oldest entry evicted, its writes are lost"
                 );
-                forget_overlay(
-                    st,
-                    old.seq,
-                    &old.batch.space,
-                    old.batch.ops.iter().map(|op| SmolStr::new(op.key())),
-                );
+                forget_overlay(st, old.seq, &old.batch.space, overlay_keys(&old.batch));
             }
         }
     }
@@ -1156,12 +1157,7 @@ fn supersede_dead_letters(st: &mut State, seq: u64, writes: &Writes) {
         }
     }
     for (dseq, gone) in &dropped {
-        forget_overlay(
-            st,
-            *dseq,
-            &gone.space,
-            gone.ops.iter().map(|op| SmolStr::new(op.key())),
-        );
+        forget_overlay(st, *dseq, &gone.space, overlay_keys(gone));
     }
     st.dlq.retain(|d| !d.batch.ops.is_empty());
 }

@@ -274,10 +274,7 @@ impl Engine {
                 self.backend.apply(batch).await
             }
         };
-        let _order = match self.derived_index {
-            true => Some(self.index_lock.lock().await),
-            false => None,
-        };
+        let _order = self.index_order().await;
         if let Err(e) = apply.await {
             // Unless its checks failed, the batch may have taken effect all the same (a lost
             // reply, a failed sync after the apply): cached records of its keys are suspect.
@@ -286,20 +283,27 @@ impl Engine {
             }
             return Err(e);
         }
-        self.cache.applied(batch);
-        if self.derived_index {
-            self.index.update(batch).await?;
-        }
-        Ok(())
+        self.after_apply(batch).await
     }
 
     /// Brings the cache and a store-kept index up to date with a batch found applied after
     /// its apply reported an error. Called by the flusher only.
     pub(crate) async fn record_applied(&self, batch: &Batch) -> Result<()> {
-        let _order = match self.derived_index {
+        let _order = self.index_order().await;
+        self.after_apply(batch).await
+    }
+
+    /// With a store-kept index: the lock under which applies and index updates pair up, so
+    /// the index sees batches in the order the backend applied them.
+    async fn index_order(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.derived_index {
             true => Some(self.index_lock.lock().await),
             false => None,
-        };
+        }
+    }
+
+    /// Brings the cache and a store-kept index up to date with an applied batch.
+    async fn after_apply(&self, batch: &Batch) -> Result<()> {
         self.cache.applied(batch);
         if self.derived_index {
             self.index.update(batch).await?;
