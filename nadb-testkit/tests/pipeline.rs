@@ -196,6 +196,84 @@ async fn dead_letters_stay_readable_and_retry_never_overwrites_newer_writes() ->
     store.close().await
 }
 
+/// `retry_dlq` while a newer checked write (a transaction, which reads see only once it is
+/// applied) of a dead-lettered key is still being applied: the newer write wins, and the
+/// dead-lettered op leaves the queue because it is superseded, not because it was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_dlq_never_overwrites_a_newer_checked_write_in_flight() -> Result<()> {
+    let inner = Arc::new(MemoryBackend::new());
+    let faulty = Arc::new(FaultyBackend::new(inner.clone(), 2));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(quick_retries())
+        .build()
+        .await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    store.set("k", "old").await?;
+    store.flush().await.expect_err("backend refuses");
+    assert_eq!(store.dlq_summary().ops, 1);
+    faulty.heal();
+    faulty.set_apply_delay(Duration::from_millis(300));
+    let writer = store.clone();
+    let newer = tokio::spawn(async move {
+        writer
+            .transaction(|tx| {
+                Box::pin(async move {
+                    tx.get("other").await?;
+                    tx.set("k", "new")?;
+                    Ok(())
+                })
+            })
+            .await
+    });
+    // The transaction is now being applied (slowly).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(store.retry_dlq().await?, 0, "the old write is superseded");
+    newer.await.expect("transaction task")?;
+    faulty.set_apply_delay(Duration::ZERO);
+    store.flush().await?;
+    assert_eq!(store.dlq_summary().entries, 0);
+    assert_eq!(store.get("k").await?.as_deref(), Some(&b"new"[..]));
+    assert_eq!(
+        inner.get(store.space(), "k").await?.map(|r| r.value),
+        Some(Bytes::from("new"))
+    );
+    store.close().await
+}
+
+/// `clear_dlq` and `retry_dlq` racing: a cleared write is never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleared_dead_letter_is_never_retried() -> Result<()> {
+    for round in 0..50 {
+        let inner = Arc::new(MemoryBackend::new());
+        let faulty = Arc::new(FaultyBackend::new(inner.clone(), round));
+        let store = Store::builder(faulty.clone())
+            .flush_policy(FlushPolicy::Manual)
+            .write_config(quick_retries())
+            .build()
+            .await?;
+        faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+        for i in 0..20 {
+            store.set(&format!("k{i}"), "v").await?;
+            let _ = store.flush().await;
+        }
+        faulty.heal();
+        let retrier = store.clone();
+        let retry = tokio::spawn(async move { retrier.retry_dlq().await });
+        let cleared = store.clear_dlq();
+        let sent = retry.await.expect("retry task")?;
+        store.flush().await?;
+        assert_eq!(cleared + sent, 20, "every entry is either cleared or sent");
+        assert_eq!(
+            backend_contents(inner.as_ref(), store.space()).await?.len(),
+            sent as usize,
+            "round {round}: a cleared write reached the backend"
+        );
+        store.close().await?;
+    }
+    Ok(())
+}
+
 /// A full dead-letter queue evicts the oldest entry, counts it, and the evicted write is no
 /// longer readable (reads agree with the backend); clear_dlq drops the rest.
 #[tokio::test]

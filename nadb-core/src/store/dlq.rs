@@ -28,9 +28,10 @@ impl Store {
         self.engine.pipeline.dlq_summary()
     }
 
-    /// Submits every dead-lettered write again, in order, skipping writes a newer write of the
-    /// same key supersedes, and flushes. Returns the number of ops resubmitted; fails like
-    /// [`Store::flush`] if the backend refuses them again (they are then dead-lettered again).
+    /// Submits every dead-lettered write again, in order, and flushes. A write that a newer,
+    /// not yet applied write of the same key supersedes is not sent: it leaves the queue when
+    /// that write persists. Returns the number of ops resubmitted; fails like [`Store::flush`]
+    /// if the backend refuses them again (they are then dead-lettered again).
     pub async fn retry_dlq(&self) -> Result<u64> {
         self.check_open()?;
         self.engine.retry_dlq().await

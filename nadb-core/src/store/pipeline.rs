@@ -142,6 +142,9 @@ struct Unit {
     seq: u64,
     writes: Writes,
     bytes: usize,
+    /// Buffer room the unit holds, given back when it is settled (none for a dead-lettered
+    /// write sent again: it already sat in memory).
+    room: usize,
     ack: Option<oneshot::Sender<Result<()>>>,
     enqueued: Instant,
     /// Applied by a round that was cancelled before its sync: needs only sync and ack.
@@ -459,6 +462,132 @@ impl Pipeline {
         self.publish(&st);
         dead.len() as u64
     }
+
+    /// Takes buffer room for a write of `bytes`; past the hard limit, waits for a flush to
+    /// give some back. Returns the room taken.
+    async fn reserve_room(&self, bytes: usize) -> Result<usize> {
+        let cost = bytes.min(self.room_total) as u32;
+        match self.room.try_acquire_many(cost) {
+            Ok(permit) => permit.forget(),
+            Err(_) => {
+                self.backpressure_waits.fetch_add(1, Relaxed);
+                // The buffer is full: make room rather than wait for a trigger that may never come.
+                self.request_flush();
+                self.room
+                    .acquire_many(cost)
+                    .await
+                    .map_err(|_| Error::Closed)?
+                    .forget();
+            }
+        }
+        Ok(cost as usize)
+    }
+
+    /// Queues `writes` as the newest unit; unchecked writes become visible to reads at once.
+    fn enqueue(
+        &self,
+        st: &mut State,
+        mut writes: Writes,
+        bytes: usize,
+        room: usize,
+        ack: Option<oneshot::Sender<Result<()>>>,
+        now: Instant,
+    ) {
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let mut overlaps = !writes.checks.is_empty();
+        if writes.checks.is_empty() {
+            let m = st.overlay.entry(writes.space.clone()).or_default();
+            let mut added = 0;
+            for op in &mut writes.ops {
+                let prev = m.get(&op.key);
+                overlaps |= prev.is_some();
+                let after_delete = prev.is_some_and(|p| p.pending.is_none() || p.after_delete);
+                // An overwrite of a pending record keeps its creation time, as the backend
+                // does for stored ones.
+                if let (
+                    Some(record),
+                    Some(Slot {
+                        pending: Some(prev),
+                        ..
+                    }),
+                ) = (&mut op.put, prev)
+                    && !prev.meta.is_expired(record.meta.updated_at)
+                {
+                    record.meta.created_at = prev.meta.created_at;
+                }
+                let slot = Slot {
+                    seq,
+                    pending: op.put.clone(),
+                    after_delete,
+                };
+                added += usize::from(m.insert(&op.key, slot));
+            }
+            st.overlay_count += added;
+            self.publish(st);
+        }
+        st.queued_ops += writes.ops.len();
+        st.queued_bytes += bytes;
+        st.waiting_acks += usize::from(ack.is_some());
+        st.queue.push_back(Unit {
+            seq,
+            writes,
+            bytes,
+            room,
+            ack,
+            enqueued: now,
+            applied: false,
+            uncertain: false,
+            overlaps,
+        });
+    }
+
+    /// Queues every dead-lettered op again as a new unit, except those a newer unapplied write
+    /// of the same key supersedes: these stay dead-lettered until that write persists (which
+    /// removes them) or fails. Returns the number of ops queued. The caller holds the round
+    /// lock, so every unapplied write is in the queue or the overlay.
+    fn requeue_dead_letters(&self, st: &mut State) -> u64 {
+        // Checked units are not in the overlay: find the newest one writing each key.
+        let mut checked: FastMap<(Space, SmolStr), u64> = FastMap::default();
+        for u in st.queue.iter().filter(|u| !u.writes.checks.is_empty()) {
+            for op in &u.writes.ops {
+                checked.insert((u.writes.space.clone(), op.key.clone()), u.seq);
+            }
+        }
+        let now = Instant::now();
+        let mut requeued = 0;
+        let dead = std::mem::take(&mut st.dlq);
+        for mut d in dead {
+            let space = d.batch.space.clone();
+            let superseded = |st: &State, key: &str| {
+                let pending = st.overlay.get(&space).and_then(|m| m.get(key));
+                pending.is_some_and(|slot| slot.seq > d.seq)
+                    || checked
+                        .get(&(space.clone(), SmolStr::new(key)))
+                        .is_some_and(|&seq| seq > d.seq)
+            };
+            let (stay, again): (Vec<Op>, Vec<Op>) = d
+                .batch
+                .ops
+                .drain(..)
+                .partition(|op| superseded(st, op.key()));
+            if !again.is_empty() {
+                requeued += again.len() as u64;
+                let batch = Batch {
+                    space: space.clone(),
+                    checks: Vec::new(),
+                    ops: again,
+                };
+                let bytes = batch_bytes(&batch);
+                self.enqueue(st, batch.into(), bytes, 0, None, now);
+            }
+            if !stay.is_empty() {
+                d.batch.ops = stay;
+                st.dlq.push_back(d);
+            }
+        }
+        requeued
+    }
 }
 
 /// The keys of a dead-lettered batch, as the overlay holds them.
@@ -485,27 +614,14 @@ fn forget_overlay(
 impl Engine {
     /// Puts a batch into the pipeline. Returns once it is buffered, or — under `Immediate`,
     /// with `wait`, or when it carries checks — once it is applied and synced.
-    pub(crate) async fn submit(&self, mut writes: Writes, wait: bool) -> Result<()> {
+    pub(crate) async fn submit(&self, writes: Writes, wait: bool) -> Result<()> {
         if writes.ops.is_empty() && writes.checks.is_empty() {
             return Ok(());
         }
         let p = &self.pipeline;
         let wait = wait || !writes.checks.is_empty() || p.policy == FlushPolicy::Immediate;
         let bytes = bytes_of(writes.ops.iter().map(|op| (&*op.key, op.put.as_ref())));
-        let cost = bytes.min(p.room_total) as u32;
-        match p.room.try_acquire_many(cost) {
-            Ok(permit) => permit.forget(),
-            Err(_) => {
-                p.backpressure_waits.fetch_add(1, Relaxed);
-                // The buffer is full: make room rather than wait for a trigger that may never come.
-                p.request_flush();
-                p.room
-                    .acquire_many(cost)
-                    .await
-                    .map_err(|_| Error::Closed)?
-                    .forget();
-            }
-        }
+        let room = p.reserve_room(bytes).await?;
         let (tx, rx) = if wait {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -517,55 +633,10 @@ impl Engine {
             let mut st = p.state.lock();
             if st.shutdown {
                 drop(st);
-                p.room.add_permits(cost as usize);
+                p.room.add_permits(room);
                 return Err(Error::Closed);
             }
-            let seq = st.next_seq;
-            st.next_seq += 1;
-            let mut overlaps = !writes.checks.is_empty();
-            if writes.checks.is_empty() {
-                let m = st.overlay.entry(writes.space.clone()).or_default();
-                let mut added = 0;
-                for op in &mut writes.ops {
-                    let prev = m.get(&op.key);
-                    overlaps |= prev.is_some();
-                    let after_delete = prev.is_some_and(|p| p.pending.is_none() || p.after_delete);
-                    // An overwrite of a pending record keeps its creation time, as the backend
-                    // does for stored ones.
-                    if let (
-                        Some(record),
-                        Some(Slot {
-                            pending: Some(prev),
-                            ..
-                        }),
-                    ) = (&mut op.put, prev)
-                        && !prev.meta.is_expired(record.meta.updated_at)
-                    {
-                        record.meta.created_at = prev.meta.created_at;
-                    }
-                    let slot = Slot {
-                        seq,
-                        pending: op.put.clone(),
-                        after_delete,
-                    };
-                    added += usize::from(m.insert(&op.key, slot));
-                }
-                st.overlay_count += added;
-                p.publish(&st);
-            }
-            st.queued_ops += writes.ops.len();
-            st.queued_bytes += bytes;
-            st.waiting_acks += usize::from(tx.is_some());
-            st.queue.push_back(Unit {
-                seq,
-                writes,
-                bytes,
-                ack: tx,
-                enqueued: now,
-                applied: false,
-                uncertain: false,
-                overlaps,
-            });
+            p.enqueue(&mut st, writes, bytes, room, tx, now);
             // A waiting writer leads its own round; the flusher is only for buffered units. A
             // unit that starts an empty queue wakes the flusher so its interval timer is armed.
             !wait && (st.queue.len() == 1 || p.should_flush(&st, now))
@@ -636,30 +707,21 @@ impl Engine {
         sync_with_retry(self).await
     }
 
-    /// Resubmits dead-lettered writes in their original order and flushes them. An entry
-    /// leaves the queue only once it is back in the pipeline, so an error or a cancellation
-    /// part-way loses nothing.
+    /// Queues dead-lettered writes again (in their original order) and flushes them. An
+    /// entry leaves the queue only as its ops go back into the pipeline, all under one lock,
+    /// so a concurrent `clear_dlq` or newer write is never undone.
     pub(crate) async fn retry_dlq(&self) -> Result<u64> {
-        let mut ops = 0;
-        loop {
-            let Some(d) = self.pipeline.state.lock().dlq.front().cloned() else {
-                break;
-            };
-            // Ops a newer pending write supersedes are skipped: their slot is not this entry's.
-            let mut batch = d.batch.clone();
-            {
-                let st = self.pipeline.state.lock();
-                if let Some(m) = st.overlay.get(&batch.space) {
-                    batch
-                        .ops
-                        .retain(|op| m.get(op.key()).is_none_or(|slot| slot.seq == d.seq));
-                }
+        let p = &self.pipeline;
+        let ops = {
+            // With no round running, every write newer than a dead-lettered one is either
+            // persisted (and has removed it) or still queued.
+            let _round = p.round_lock.lock().await;
+            let mut st = p.state.lock();
+            if st.shutdown {
+                return Err(Error::Closed);
             }
-            ops += batch.ops.len() as u64;
-            self.submit(batch.into(), false).await?;
-            let mut st = self.pipeline.state.lock();
-            st.dlq.retain(|e| e.seq != d.seq);
-        }
+            p.requeue_dead_letters(&mut st)
+        };
         self.flush_all().await?;
         Ok(ops)
     }
@@ -983,7 +1045,7 @@ impl Drop for InFlight<'_> {
 fn settle_failed(p: &Pipeline, failed: Vec<(Unit, Error)>) {
     let mut released = 0;
     for (u, e) in failed {
-        released += u.bytes.min(p.room_total);
+        released += u.room;
         if let Some(ack) = u.ack {
             let _ = ack.send(Err(e));
         }
@@ -1088,13 +1150,13 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         p.publish(&st);
     }
     for u in applied {
-        released += u.bytes.min(p.room_total);
+        released += u.room;
         if let Some(ack) = u.ack {
             let _ = ack.send(Ok(()));
         }
     }
     for (u, e) in failed {
-        released += u.bytes.min(p.room_total);
+        released += u.room;
         if let Some(ack) = u.ack {
             let _ = ack.send(Err(e));
         }
