@@ -80,6 +80,7 @@ pub struct FaultyBackend {
     injected: AtomicU64,
     sync_delay: Mutex<Duration>,
     apply_delay: Mutex<Duration>,
+    read_delay: Mutex<Duration>,
     batches: Mutex<Vec<usize>>,
 }
 
@@ -106,6 +107,7 @@ impl FaultyBackend {
             injected: AtomicU64::new(0),
             sync_delay: Mutex::new(Duration::ZERO),
             apply_delay: Mutex::new(Duration::ZERO),
+            read_delay: Mutex::new(Duration::ZERO),
             batches: Mutex::new(Vec::new()),
         }
     }
@@ -135,6 +137,34 @@ impl FaultyBackend {
     /// ```
     pub fn set_apply_delay(&self, d: Duration) {
         *self.apply_delay.lock() = d;
+    }
+
+    /// Makes every `get`, `get_many` and `get_meta_many` wait `d` before it reads: a window in
+    /// which other writers can act between a caller's read and its write.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::{Duration, Instant};
+    /// use nadb_core::{MemoryBackend, Space, StorageBackend};
+    /// use nadb_testkit::FaultyBackend;
+    /// let b = FaultyBackend::new(MemoryBackend::new(), 0);
+    /// b.set_read_delay(Duration::from_millis(20));
+    /// let started = Instant::now();
+    /// assert!(b.get(&Space::default(), "k").await?.is_none());
+    /// assert!(started.elapsed() >= Duration::from_millis(20));
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn set_read_delay(&self, d: Duration) {
+        *self.read_delay.lock() = d;
+    }
+
+    /// Waits out the read delay, then reads through the fault rules.
+    async fn read<T>(&self, read: impl Future<Output = Result<T>>) -> Result<T> {
+        let delay = *self.read_delay.lock();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        self.guarded(FaultOp::Read, read).await
     }
 
     /// The op count of every batch applied so far, in order.
@@ -248,18 +278,15 @@ impl StorageBackend for FaultyBackend {
     }
 
     async fn get(&self, space: &Space, key: &str) -> Result<Option<Record>> {
-        self.guarded(FaultOp::Read, self.inner.get(space, key))
-            .await
+        self.read(self.inner.get(space, key)).await
     }
 
     async fn get_many(&self, space: &Space, keys: &[String]) -> Result<Vec<Option<Record>>> {
-        self.guarded(FaultOp::Read, self.inner.get_many(space, keys))
-            .await
+        self.read(self.inner.get_many(space, keys)).await
     }
 
     async fn get_meta_many(&self, space: &Space, keys: &[String]) -> Result<Vec<Option<Meta>>> {
-        self.guarded(FaultOp::Read, self.inner.get_meta_many(space, keys))
-            .await
+        self.read(self.inner.get_meta_many(space, keys)).await
     }
 
     async fn apply(&self, batch: &Batch) -> Result<()> {

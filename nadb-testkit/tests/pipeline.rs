@@ -507,6 +507,78 @@ async fn clear_finishes_over_a_dead_lettered_delete() -> Result<()> {
     Ok(())
 }
 
+/// `delete_by_tag` decides on a key's pending (here dead-lettered) tagged write; if the key
+/// is written again, untagged, before the delete is queued, the new write is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_by_tag_keeps_a_key_rewritten_without_the_tag() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 6));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(quick_retries())
+        .build()
+        .await?;
+    let old = SetOptions::new().tags(["old"]);
+    store.set_with("a", "a1", &old).await?;
+    store.set_with("b", "b1", &old).await?;
+    store.flush().await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    store.set_with("a", "a2", &old).await?;
+    store.flush().await.expect_err("a2 is dead-lettered");
+    faulty.heal();
+    // The delete reads b's stored version slowly; "a" is rewritten meanwhile.
+    faulty.set_read_delay(Duration::from_millis(300));
+    let deleter = store.clone();
+    let deleting = tokio::spawn(async move { deleter.delete_by_tag("old").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.set("a", "a3").await?;
+    let removed = deleting.await.expect("delete task")?;
+    faulty.set_read_delay(Duration::ZERO);
+    store.flush().await?;
+    assert_eq!(removed, 1, "only b carried the tag when it was deleted");
+    assert_eq!(store.get("a").await?.as_deref(), Some(&b"a3"[..]));
+    assert_eq!(
+        faulty
+            .inner()
+            .get(store.space(), "a")
+            .await?
+            .map(|r| r.value),
+        Some(Bytes::from("a3"))
+    );
+    assert_eq!(store.get("b").await?, None);
+    store.close().await
+}
+
+/// `clear` while the backend refuses every write returns the error instead of queueing
+/// deletes that fail forever; once healed it clears everything.
+#[tokio::test]
+async fn clear_during_an_outage_fails_instead_of_looping() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 8));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(quick_retries())
+        .build()
+        .await?;
+    store.set("k", "v1").await?;
+    store.flush().await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    // Every stored key has a pending write, so clear() decides on pending writes only.
+    store.set("k", "v2").await?;
+    let cleared = tokio::time::timeout(Duration::from_secs(10), store.clear()).await;
+    assert!(
+        cleared
+            .expect("clear() kept going during the outage")
+            .is_err(),
+        "clear must report that the backend refused it"
+    );
+    assert_eq!(store.get("k").await?.as_deref(), Some(&b"v2"[..]));
+    faulty.heal();
+    assert_eq!(store.clear().await?, 1);
+    store.flush().await?;
+    assert_eq!(store.len().await?, 0);
+    assert!(faulty.inner().get(store.space(), "k").await?.is_none());
+    store.close().await
+}
+
 /// A conditional write on a key whose newest write is dead-lettered is refused rather than
 /// decided on the older stored value.
 #[tokio::test]

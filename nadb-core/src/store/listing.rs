@@ -118,7 +118,9 @@ impl Store {
         Ok(self.len().await? == 0)
     }
 
-    /// Removes every record of the space; returns how many live records were removed.
+    /// Removes every record of the space; returns how many live records were removed. Returns
+    /// once the removals are applied and synced, under every flush policy: if the backend
+    /// refuses them, the error comes back here rather than through the dead-letter queue.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -144,7 +146,7 @@ impl Store {
                 if keys.is_empty() {
                     return Ok(removed);
                 }
-                removed += self.delete_keys(&keys, |_| true).await?;
+                removed += self.delete_keys(&keys, |_| true, true).await?;
             }
         })
         .await
@@ -222,7 +224,9 @@ impl Store {
         .await
     }
 
-    /// Removes every live record carrying `tag`; returns how many.
+    /// Removes every live record carrying `tag`; returns how many. Like [`Store::clear`], it
+    /// returns once the removals are applied and synced. A key written again without the tag
+    /// while the removal runs is kept.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -255,7 +259,9 @@ impl Store {
                 }
                 // Re-checked against the stored record: a key rewritten without the tag
                 // since the query is left alone.
-                let n = self.delete_keys(&keys, |m| m.tags.contains(tag)).await?;
+                let n = self
+                    .delete_keys(&keys, |m| m.tags.contains(tag), true)
+                    .await?;
                 removed += n;
                 if n == 0 {
                     return Ok(removed);

@@ -112,7 +112,10 @@ impl Store {
     pub async fn delete(&self, key: &str) -> Result<bool> {
         self.measured(OpKind::Delete, async {
             self.check_key(key)?;
-            Ok(self.delete_keys(&[key.to_string()], |_| true).await? == 1)
+            Ok(self
+                .delete_keys(&[key.to_string()], |_| true, false)
+                .await?
+                == 1)
         })
         .await
     }
@@ -135,29 +138,31 @@ impl Store {
             }
             owned.sort_unstable();
             owned.dedup();
-            self.delete_keys(&owned, |_| true).await
+            self.delete_keys(&owned, |_| true, false).await
         })
         .await
     }
 
     /// Deletes those of `keys` (distinct, validated) whose current metadata passes `filter`,
-    /// and counts the live records among them.
+    /// and counts the live records among them. With `wait`, returns once the deletes are
+    /// applied and synced, so a failure is returned rather than dead-lettered.
     ///
     /// A key with a pending write is judged by that write and deleted after it, in queue
-    /// order. Any other delete is guarded by the version read from the backend, so a write that
-    /// lands between the read and the delete is never removed by mistake: on a conflict the
-    /// keys are read again.
+    /// order, provided no newer write of it is queued meanwhile. Any other delete is guarded
+    /// by the version read from the backend, so a write that lands between the read and the
+    /// delete is never removed by mistake. On a conflict the keys are read again.
     pub(crate) async fn delete_keys(
         &self,
         keys: &[String],
         filter: impl Fn(&Meta) -> bool,
+        wait: bool,
     ) -> Result<u64> {
         const ATTEMPTS: usize = 64;
         for _ in 0..ATTEMPTS {
             let now = self.engine.clock.now();
             let pending: Vec<_> = keys
                 .iter()
-                .map(|k| self.engine.pipeline.lookup(&self.space, k))
+                .map(|k| self.engine.pipeline.lookup_unit(&self.space, k))
                 .collect();
             let stored: Vec<String> = keys
                 .iter()
@@ -174,30 +179,33 @@ impl Store {
                     .await?
             }
             .into_iter();
-            let mut batch = Batch::new(self.space.clone());
+            let mut writes = Writes::new(self.space.clone());
             let mut live = 0;
             for (key, p) in keys.iter().zip(pending) {
                 match p {
-                    Some(Some(record)) if filter(&record.meta) => {
-                        live += u64::from(!record.meta.is_expired(now));
-                        batch.delete(key.clone());
+                    Some((seq, Some(record))) => {
+                        if filter(&record.meta) {
+                            live += u64::from(!record.meta.is_expired(now));
+                            writes.delete(key);
+                            writes.expect_pending(key, seq);
+                        }
                     }
                     // Deleted by a pending (maybe dead-lettered) write: delete again, so the
                     // backend's copy goes too; it was not live.
-                    Some(None) => {
-                        batch.delete(key.clone());
+                    Some((seq, None)) => {
+                        writes.delete(key);
+                        writes.expect_pending(key, seq);
                     }
-                    Some(Some(_)) => {}
                     None => {
                         if let Some(meta) = metas.next().flatten().filter(|m| filter(m)) {
                             live += u64::from(!meta.is_expired(now));
-                            batch.check(key.clone(), Expect::Version(meta.version));
-                            batch.delete(key.clone());
+                            writes.check(key, Expect::Version(meta.version));
+                            writes.delete(key);
                         }
                     }
                 }
             }
-            match self.engine.submit(batch.into(), false).await {
+            match self.engine.submit(writes, wait).await {
                 Ok(()) => return Ok(live),
                 Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
                 Err(e) => return Err(e),
