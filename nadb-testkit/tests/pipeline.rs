@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use nadb_core::{
     BackendExt, BufferedFlush, Error, FlushPolicy, MemoryBackend, Result, SetOptions, Space,
-    StorageBackend, Store, WriteConfig,
+    StorageBackend, Store, TagMode, WriteConfig,
 };
 use nadb_testkit::{Fault, FaultOp, FaultyBackend};
 use rand::rngs::StdRng;
@@ -272,6 +272,69 @@ async fn a_cleared_dead_letter_is_never_retried() -> Result<()> {
         store.close().await?;
     }
     Ok(())
+}
+
+/// Listings, counts and tag queries agree with `get` while writes are dead-lettered: a new
+/// key is listed, a deleted key is not, a retagged key moves between tags; `clear` removes
+/// dead-lettered keys too.
+#[tokio::test]
+async fn dead_lettered_writes_are_listed_as_reads_see_them() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 4));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(quick_retries())
+        .build()
+        .await?;
+    let red = SetOptions::new().tags(["red"]);
+    let blue = SetOptions::new().tags(["blue"]);
+    for k in ["a", "c", "e"] {
+        store.set_with(k, "1", &red).await?;
+    }
+    store.flush().await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    store.set_with("b", "2", &red).await?; // new key
+    // A pending overwrite makes the delete of a stored key a buffered one.
+    store.set("c", "2").await?;
+    store.delete("c").await?;
+    store.set_with("e", "2", &blue).await?; // retagged
+    store.set_with("f", "2", &blue).await?; // new key, other tag
+    store.flush().await.expect_err("dead-lettered");
+    assert_eq!(store.dlq_summary().ops, 5);
+
+    let all = ["a", "b", "e", "f"];
+    assert_eq!(store.scan("", None, 10).await?.items, all);
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.scan("", cursor.as_deref(), 1).await?;
+        paged.extend(page.items.clone());
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all, "paging one key at a time");
+    assert_eq!(store.len().await?, 4);
+    let red_keys = store.query_by_tags(&["red"], TagMode::Any, None, 10).await?;
+    assert_eq!(red_keys.items, ["a", "b"]);
+    let first = store.query_by_tags(&["red", "blue"], TagMode::Any, None, 3).await?;
+    assert_eq!(first.items, ["a", "b", "e"]);
+    let rest = store
+        .query_by_tags(&["red", "blue"], TagMode::Any, first.next.as_deref(), 3)
+        .await?;
+    assert_eq!(rest.items, ["f"]);
+    let tags = store.list_tags().await?;
+    assert_eq!(tags.get("red"), Some(&2));
+    assert_eq!(tags.get("blue"), Some(&2));
+
+    faulty.heal();
+    assert_eq!(store.clear().await?, 4);
+    store.flush().await?;
+    assert_eq!(store.dlq_summary().entries, 0);
+    assert_eq!(store.get("b").await?, None);
+    assert_eq!(store.len().await?, 0);
+    assert!(backend_contents(faulty.as_ref(), store.space()).await?.is_empty());
+    store.close().await
 }
 
 /// A full dead-letter queue evicts the oldest entry, counts it, and the evicted write is no

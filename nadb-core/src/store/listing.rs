@@ -1,12 +1,18 @@
 //! Listing and tag operations: `scan`, `len`, `clear`, `query_by_tags`, `list_tags`,
 //! `delete_by_tag`. Paging uses the last key of a page as the cursor of the next.
+//!
+//! Each first applies the space's pending writes, then answers from the backend or the index.
+//! Writes still pending after that (dead-lettered, or written since) are merged in, so a
+//! listing agrees with `get`.
 
 use std::collections::BTreeMap;
 
 use super::{Page, Store};
 use crate::backend::BackendExt;
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::index::TagMode;
+use crate::record::Meta;
 use crate::stats::OpKind;
 use crate::tags::validate_tag;
 
@@ -22,6 +28,46 @@ fn page_of(mut items: Vec<String>, limit: usize) -> Page<String> {
     } else {
         Page { items, next: None }
     }
+}
+
+/// Adds to `found` (keys in order from the backend or the index, none of them pending) the
+/// pending `keys` that belong in the same listing, up to `bound` (the last key the source was
+/// asked about; `None` when it had no more), and keeps the first `want`.
+fn merge_page<'a>(
+    mut found: Vec<String>,
+    keys: impl Iterator<Item = &'a str>,
+    bound: Option<&str>,
+    want: usize,
+) -> Vec<String> {
+    let before = found.len();
+    found.extend(
+        keys.filter(|k| bound.is_none_or(|b| *k <= b))
+            .map(str::to_string),
+    );
+    if found.len() > before {
+        found.sort_unstable();
+    }
+    found.truncate(want);
+    found
+}
+
+/// Whether a pending write (its put's metadata; `None`: a delete) leaves its key live.
+fn live(pending: &Option<Meta>, now: Timestamp) -> Option<&Meta> {
+    pending.as_ref().filter(|m| !m.is_expired(now))
+}
+
+fn has_tags(meta: &Meta, tags: &[String], mode: TagMode) -> bool {
+    match mode {
+        TagMode::All => tags.iter().all(|t| meta.tags.contains(t)),
+        TagMode::Any => tags.iter().any(|t| meta.tags.contains(t)),
+    }
+}
+
+/// Whether `key` is among `pending` (sorted by key).
+fn is_pending(pending: &[(String, Option<Meta>)], key: &str) -> bool {
+    pending
+        .binary_search_by(|(k, _)| k.as_str().cmp(key))
+        .is_ok()
 }
 
 fn check_limit(limit: usize) -> Result<()> {
@@ -60,39 +106,85 @@ impl Store {
             let backend = &self.engine.backend;
             let now = self.engine.clock.now();
             let want = limit.saturating_add(1);
+            let pending = self.pending_after(prefix, cursor);
             let mut items: Vec<String> = Vec::new();
+            // The last key the backend was asked about, unless it has no more.
+            let mut bound = None;
             if !self.engine.info.capabilities.ordered_scan {
                 items = backend
                     .scan_all(&self.space, prefix)
                     .await?
                     .into_iter()
-                    .filter(|(k, m)| !m.is_expired(now) && cursor.is_none_or(|c| k.as_str() > c))
+                    .filter(|(k, m)| {
+                        !m.is_expired(now)
+                            && cursor.is_none_or(|c| k.as_str() > c)
+                            && !is_pending(&pending, k)
+                    })
                     .map(|(k, _)| k)
-                    .take(want)
                     .collect();
-                return Ok(page_of(items, limit));
-            }
-            let mut after = cursor.map(str::to_string);
-            loop {
-                let ask = (want - items.len()).max(16);
-                let batch = backend
-                    .scan(&self.space, prefix, after.as_deref(), ask)
-                    .await?;
-                let exhausted = batch.len() < ask;
-                after = batch.last().map(|(k, _)| k.clone()).or(after);
-                items.extend(
-                    batch
-                        .into_iter()
-                        .filter(|(_, m)| !m.is_expired(now))
-                        .map(|(k, _)| k),
-                );
-                if exhausted || items.len() >= want {
-                    items.truncate(want);
-                    return Ok(page_of(items, limit));
+            } else {
+                let mut after = cursor.map(str::to_string);
+                loop {
+                    let ask = want.saturating_sub(items.len()).max(16);
+                    let batch = backend
+                        .scan(&self.space, prefix, after.as_deref(), ask)
+                        .await?;
+                    let exhausted = batch.len() < ask;
+                    after = batch.last().map(|(k, _)| k.clone()).or(after);
+                    items.extend(
+                        batch
+                            .into_iter()
+                            .filter(|(k, m)| !m.is_expired(now) && !is_pending(&pending, k))
+                            .map(|(k, _)| k),
+                    );
+                    if exhausted {
+                        break;
+                    }
+                    if items.len() >= want {
+                        bound = after;
+                        break;
+                    }
                 }
             }
+            let live_pending = pending
+                .iter()
+                .filter(|(_, p)| live(p, now).is_some())
+                .map(|(k, _)| k.as_str());
+            let items = merge_page(items, live_pending, bound.as_deref(), want);
+            Ok(page_of(items, limit))
         })
         .await
+    }
+
+    /// The space's pending writes (see the module docs) with keys starting with `prefix`,
+    /// after `cursor`, in key order.
+    fn pending_after(&self, prefix: &str, cursor: Option<&str>) -> Vec<(String, Option<Meta>)> {
+        let mut pending = self.engine.pipeline.pending_listing(&self.space, prefix);
+        pending.retain(|(k, _)| cursor.is_none_or(|c| k.as_str() > c));
+        pending
+    }
+
+    /// For each of the space's pending writes, the stored metadata it replaces and its own,
+    /// each only if live: what corrects counts taken from the index.
+    async fn pending_changes(&self, now: Timestamp) -> Result<Vec<(Option<Meta>, Option<Meta>)>> {
+        let pending = self.pending_after("", None);
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = pending.iter().map(|(k, _)| k.clone()).collect();
+        let stored = self
+            .engine
+            .backend
+            .get_meta_many(&self.space, &keys)
+            .await?;
+        Ok(pending
+            .into_iter()
+            .zip(stored)
+            .map(|((_, p), s)| {
+                let was = s.filter(|m| !m.is_expired(now));
+                (was, p.filter(|m| !m.is_expired(now)))
+            })
+            .collect())
     }
 
     /// Number of live keys in the space.
@@ -108,7 +200,11 @@ impl Store {
         self.measured(OpKind::Len, async {
             self.drain_space().await?;
             let now = self.engine.clock.now();
-            Ok(self.engine.index.count(&self.space, now).await?.keys)
+            let mut keys = self.engine.index.count(&self.space, now).await?.keys;
+            for (was, is) in self.pending_changes(now).await? {
+                keys = (keys + u64::from(is.is_some())).saturating_sub(u64::from(was.is_some()));
+            }
+            Ok(keys)
         })
         .await
     }
@@ -135,7 +231,7 @@ impl Store {
             let mut removed = 0;
             loop {
                 self.drain_space().await?;
-                let keys: Vec<String> = self
+                let mut keys: Vec<String> = self
                     .engine
                     .backend
                     .scan(&self.space, "", None, CHUNK)
@@ -143,6 +239,11 @@ impl Store {
                     .into_iter()
                     .map(|(k, _)| k)
                     .collect();
+                // Dead-lettered writes go too: a delete applied after them supersedes them.
+                let pending = self.pending_after("", None).into_iter().take(CHUNK);
+                keys.extend(pending.map(|(k, _)| k));
+                keys.sort_unstable();
+                keys.dedup();
                 if keys.is_empty() {
                     return Ok(removed);
                 }
@@ -188,19 +289,27 @@ impl Store {
                 owned.push(t.as_ref().to_string());
             }
             let now = self.engine.clock.now();
+            let want = limit.saturating_add(1);
+            let pending = self.pending_after("", cursor);
+            // Asking for one more hit per pending key leaves `want` once those are set aside.
+            let ask = want.saturating_add(pending.len());
             let hits = self
                 .engine
                 .index
-                .query(
-                    &self.space,
-                    &owned,
-                    mode,
-                    now,
-                    cursor,
-                    limit.saturating_add(1),
-                )
+                .query(&self.space, &owned, mode, now, cursor, ask)
                 .await?;
-            Ok(page_of(hits.into_iter().map(|h| h.key).collect(), limit))
+            let bound = (hits.len() >= ask).then(|| hits.last().map(|h| h.key.clone()));
+            let found = hits
+                .into_iter()
+                .filter(|h| !is_pending(&pending, &h.key))
+                .map(|h| h.key)
+                .collect();
+            let matching = pending
+                .iter()
+                .filter(|(_, p)| live(p, now).is_some_and(|m| has_tags(m, &owned, mode)))
+                .map(|(k, _)| k.as_str());
+            let items = merge_page(found, matching, bound.flatten().as_deref(), want);
+            Ok(page_of(items, limit))
         })
         .await
     }
@@ -219,7 +328,19 @@ impl Store {
         self.measured(OpKind::ListTags, async {
             self.drain_space().await?;
             let now = self.engine.clock.now();
-            self.engine.index.tag_counts(&self.space, now).await
+            let mut counts = self.engine.index.tag_counts(&self.space, now).await?;
+            for (was, is) in self.pending_changes(now).await? {
+                for tag in was.iter().flat_map(|m| m.tags.iter()) {
+                    if let Some(n) = counts.get_mut(tag) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                for tag in is.iter().flat_map(|m| m.tags.iter()) {
+                    *counts.entry(tag.clone()).or_default() += 1;
+                }
+            }
+            counts.retain(|_, n| *n > 0);
+            Ok(counts)
         })
         .await
     }
@@ -246,7 +367,7 @@ impl Store {
             loop {
                 self.drain_space().await?;
                 let now = self.engine.clock.now();
-                let keys: Vec<String> = self
+                let mut keys: Vec<String> = self
                     .engine
                     .index
                     .query(&self.space, &tags, TagMode::All, now, None, CHUNK)
@@ -254,6 +375,12 @@ impl Store {
                     .into_iter()
                     .map(|h| h.key)
                     .collect();
+                let pending = self.pending_after("", None).into_iter();
+                let tagged =
+                    pending.filter(|(_, p)| p.as_ref().is_some_and(|m| m.tags.contains(tag)));
+                keys.extend(tagged.take(CHUNK).map(|(k, _)| k));
+                keys.sort_unstable();
+                keys.dedup();
                 if keys.is_empty() {
                     return Ok(removed);
                 }

@@ -43,6 +43,10 @@ impl Overlay {
         self.0.remove_if(key, |slot| slot.seq == seq).is_some()
     }
 
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &Slot)> {
+        self.0.iter()
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -33,7 +33,7 @@ use super::policy::{FlushPolicy, WriteConfig};
 use crate::backend::{Batch, Check, Expect, Op};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::record::Record;
+use crate::record::{Meta, Record};
 use crate::space::Space;
 use crate::stats::Histogram;
 
@@ -383,6 +383,36 @@ impl Pipeline {
             .get(space)
             .and_then(|m| m.get(key))
             .map(|slot| f(slot.pending.as_ref()))
+    }
+
+    /// The pending ops of `space` whose keys start with `prefix`, in key order: the key and
+    /// the put's metadata (`None`: a delete). After a drain these are the dead-lettered ones
+    /// (and any written since), which listings add to what the backend holds.
+    pub(crate) fn pending_listing(
+        &self,
+        space: &Space,
+        prefix: &str,
+    ) -> Vec<(String, Option<Meta>)> {
+        if self.overlay_keys.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return Vec::new();
+        }
+        let st = self.state.lock();
+        let Some(m) = st.overlay.get(space) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Option<Meta>)> = m
+            .iter()
+            .filter(|(key, _)| key.starts_with(prefix))
+            .map(|(key, slot)| {
+                (
+                    key.to_string(),
+                    slot.pending.as_ref().map(|r| r.meta.clone()),
+                )
+            })
+            .collect();
+        drop(st);
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// Whether the pending write of `key` is a put that follows a pending delete.
