@@ -315,9 +315,13 @@ async fn dead_lettered_writes_are_listed_as_reads_see_them() -> Result<()> {
     }
     assert_eq!(paged, all, "paging one key at a time");
     assert_eq!(store.len().await?, 4);
-    let red_keys = store.query_by_tags(&["red"], TagMode::Any, None, 10).await?;
+    let red_keys = store
+        .query_by_tags(&["red"], TagMode::Any, None, 10)
+        .await?;
     assert_eq!(red_keys.items, ["a", "b"]);
-    let first = store.query_by_tags(&["red", "blue"], TagMode::Any, None, 3).await?;
+    let first = store
+        .query_by_tags(&["red", "blue"], TagMode::Any, None, 3)
+        .await?;
     assert_eq!(first.items, ["a", "b", "e"]);
     let rest = store
         .query_by_tags(&["red", "blue"], TagMode::Any, first.next.as_deref(), 3)
@@ -333,7 +337,11 @@ async fn dead_lettered_writes_are_listed_as_reads_see_them() -> Result<()> {
     assert_eq!(store.dlq_summary().entries, 0);
     assert_eq!(store.get("b").await?, None);
     assert_eq!(store.len().await?, 0);
-    assert!(backend_contents(faulty.as_ref(), store.space()).await?.is_empty());
+    assert!(
+        backend_contents(faulty.as_ref(), store.space())
+            .await?
+            .is_empty()
+    );
     store.close().await
 }
 
