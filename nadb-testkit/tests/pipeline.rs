@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use nadb_core::{
-    BackendExt, BufferedFlush, Error, FlushPolicy, MemoryBackend, Result, SetOptions, Space,
-    StorageBackend, Store, TagMode, WriteConfig,
+    BackendExt, BufferedFlush, Error, FlushPolicy, MemoryBackend, Meta, Record, Result, SetOptions,
+    Space, StorageBackend, Store, TagMode, Timestamp, WriteConfig,
 };
 use nadb_testkit::{Fault, FaultOp, FaultyBackend};
 use rand::rngs::StdRng;
@@ -341,6 +341,74 @@ async fn dead_lettered_writes_are_listed_as_reads_see_them() -> Result<()> {
         backend_contents(faulty.as_ref(), store.space())
             .await?
             .is_empty()
+    );
+    store.close().await
+}
+
+/// Writes a flush round is applying still count as pending, and a failed round does not
+/// count as a group commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_being_applied_count_as_pending() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 3));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(quick_retries())
+        .build()
+        .await?;
+    for i in 0..10 {
+        store.set(&format!("k{i}"), "0123456789").await?;
+    }
+    faulty.set_apply_delay(Duration::from_millis(400));
+    let flusher = store.clone();
+    let flushing = tokio::spawn(async move { flusher.flush().await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let during = store.stats().await?.pipeline;
+    assert_eq!(
+        during.pending_ops, 10,
+        "the round's writes are not applied yet"
+    );
+    assert!(during.pending_bytes >= 100);
+    assert!(during.oldest_pending_ms >= 100);
+    flushing.await.expect("flush task")?;
+    let after = store.stats().await?.pipeline;
+    assert_eq!((after.pending_ops, after.pending_bytes), (0, 0));
+    assert_eq!((after.flushes, after.max_group), (1, 10));
+
+    faulty.set_apply_delay(Duration::ZERO);
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    store.set("x", "1").await?;
+    store.flush().await.expect_err("refused");
+    let failed = store.stats().await?.pipeline;
+    assert_eq!((failed.flushes, failed.max_group), (1, 10));
+    Ok(())
+}
+
+/// A read-only transaction whose first commit attempt lost its reply, and whose read key
+/// changed before the retry, is a conflict: nothing shows its reads were still current.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_commit_retried_after_a_change_is_a_conflict() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 0));
+    let store = Store::builder(faulty.clone())
+        .write_config(WriteConfig {
+            retry_base_delay: Duration::from_millis(300),
+            retry_max_delay: Duration::from_millis(300),
+            ..WriteConfig::default()
+        })
+        .build()
+        .await?;
+    store.set("k", "1").await?;
+    let mut tx = store.begin();
+    assert_eq!(tx.get("k").await?.as_deref(), Some(&b"1"[..]));
+    faulty.fail_next(FaultOp::Apply, 1, Fault::LostReply);
+    let committing = tokio::spawn(tx.commit());
+    // The commit waits out its retry delay; another process changes the read key meanwhile.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let other = Record::new(Bytes::from("2"), Meta::new(Timestamp::EPOCH, u64::MAX / 2));
+    faulty.inner().put(store.space(), "k", other).await?;
+    let result = committing.await.expect("commit task");
+    assert!(
+        matches!(result, Err(Error::Conflict { .. })),
+        "expected Conflict, got {result:?}"
     );
     store.close().await
 }

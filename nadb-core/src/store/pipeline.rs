@@ -258,6 +258,11 @@ struct State {
     queue: VecDeque<Unit>,
     queued_ops: usize,
     queued_bytes: usize,
+    /// Ops, bytes and enqueue time of the oldest unit of the round in progress, which are no
+    /// longer queued but not applied either.
+    round_ops: usize,
+    round_bytes: usize,
+    round_oldest: Option<Instant>,
     waiting_acks: usize,
     overlay_count: usize,
     spare: VecDeque<Unit>,
@@ -494,12 +499,12 @@ impl Pipeline {
             flushes,
             ops_flushed: self.ops_flushed.load(Relaxed),
             ops_coalesced: self.ops_coalesced.load(Relaxed),
-            pending_ops: st.queued_ops as u64,
-            pending_bytes: st.queued_bytes as u64,
+            pending_ops: (st.queued_ops + st.round_ops) as u64,
+            pending_bytes: (st.queued_bytes + st.round_bytes) as u64,
             oldest_pending_ms: st
-                .queue
-                .front()
-                .map_or(0, |u| u.enqueued.elapsed().as_millis() as u64),
+                .round_oldest
+                .or_else(|| st.queue.front().map(|u| u.enqueued))
+                .map_or(0, |at| at.elapsed().as_millis() as u64),
             dlq_entries: st.dlq.len() as u64,
             dlq_evicted: self.dlq_evicted.load(Relaxed),
             retries: self.retries.load(Relaxed),
@@ -836,8 +841,9 @@ pub(crate) async fn run(engine: Arc<Engine>) {
 /// Takes every queued unit for a round.
 fn take_queue(p: &Pipeline) -> VecDeque<Unit> {
     let mut st = p.state.lock();
-    st.queued_ops = 0;
-    st.queued_bytes = 0;
+    st.round_ops = std::mem::take(&mut st.queued_ops);
+    st.round_bytes = std::mem::take(&mut st.queued_bytes);
+    st.round_oldest = st.queue.front().map(|u| u.enqueued);
     st.waiting_acks = 0;
     // Swap in the spare buffer of the last round so a busy queue does not regrow each round.
     let spare = std::mem::take(&mut st.spare);
@@ -997,6 +1003,10 @@ fn coalesce(chunk: &mut [Unit]) -> Staged {
 /// Whether a checked batch whose round was cancelled mid-apply did reach the backend: every
 /// put's record is stored at exactly its version and every deleted key is gone.
 async fn already_applied(engine: &Engine, batch: &Batch) -> bool {
+    // A batch of checks alone leaves no trace: whether its checks held then is unknown.
+    if batch.ops.is_empty() {
+        return false;
+    }
     let keys: Vec<String> = batch.ops.iter().map(|op| op.key().to_string()).collect();
     let Ok(stored) = engine.backend.get_meta_many(&batch.space, &keys).await else {
         return false;
@@ -1100,6 +1110,10 @@ impl Drop for InFlight<'_> {
         units.extend(self.todo.drain(..));
         let p = &self.engine.pipeline;
         let mut st = p.state.lock();
+        // The round is over (finished, or its units go back to the queue just below).
+        st.round_ops = 0;
+        st.round_bytes = 0;
+        st.round_oldest = None;
         if !failed.is_empty() {
             dead_letter(p, &mut st, &failed, self.engine.clock.now());
             p.publish(&st);
@@ -1138,7 +1152,6 @@ fn settle_failed(p: &Pipeline, failed: Vec<(Unit, Error)>) {
 async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
     let p = &engine.pipeline;
     let last_seq = units.back().map_or(0, |u| u.seq);
-    let unit_count = units.len() as u64;
     let mut round = InFlight {
         engine,
         todo: VecDeque::new(),
@@ -1203,9 +1216,11 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
                 round.failed.push((u, share_error(&e)));
             }
         } else {
+            // Group-commit figures count the writes this round acknowledged, not failed ones.
+            let acked = round.applied.len() as u64;
             p.flushes.fetch_add(1, Relaxed);
-            p.rounds_units.fetch_add(unit_count, Relaxed);
-            p.max_group.fetch_max(unit_count, Relaxed);
+            p.rounds_units.fetch_add(acked, Relaxed);
+            p.max_group.fetch_max(acked, Relaxed);
         }
     }
     // No await from here on: the round completes as a whole.
