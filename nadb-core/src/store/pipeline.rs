@@ -1242,8 +1242,8 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         dead_letter(p, &mut st, &failed, now);
         for u in &applied {
             forget_overlay(&mut st, u.seq, &u.writes.space, u.writes.shared_keys());
-            supersede_dead_letters(&mut st, u.seq, &u.writes);
         }
+        supersede_dead_letters(&mut st, &applied);
         p.publish(&st);
     }
     for u in applied {
@@ -1329,28 +1329,37 @@ fn forget_failed(st: &mut State, u: &Unit) {
     st.overlay_count = st.overlay_count + restored - removed;
 }
 
-/// Removes from the dead-letter queue the ops that unit `seq` (now persisted) overwrote.
+/// Removes from the dead-letter queue the ops that a newer write of the same key, now
+/// persisted by one of `applied`, overwrote.
 ///
 /// Reads of a superseded op's key stop seeing the dead-lettered value (its overlay slot goes),
 /// so they see the persisted newer one.
-fn supersede_dead_letters(st: &mut State, seq: u64, writes: &Writes) {
-    if st.dlq.is_empty() {
+fn supersede_dead_letters(st: &mut State, applied: &[Unit]) {
+    if st.dlq.is_empty() || applied.is_empty() {
         return;
+    }
+    // The newest applied write of each key, found once per round rather than per entry.
+    let mut newest: FastMap<(&Space, &str), u64> = FastMap::default();
+    for u in applied {
+        for key in u.writes.keys() {
+            let seq = newest.entry((&u.writes.space, key)).or_default();
+            *seq = (*seq).max(u.seq);
+        }
     }
     let mut dropped: Vec<(u64, Batch)> = Vec::new();
     for d in st.dlq.iter_mut() {
-        if d.seq < seq && d.batch.space == writes.space {
-            let mut gone = Batch::new(d.batch.space.clone());
-            d.batch.ops.retain(|op| {
-                let superseded = writes.keys().any(|k| k == op.key());
-                if superseded {
-                    gone.ops.push(op.clone());
-                }
-                !superseded
-            });
-            if !gone.ops.is_empty() {
-                dropped.push((d.seq, gone));
+        let mut gone = Batch::new(d.batch.space.clone());
+        d.batch.ops.retain(|op| {
+            let superseded = newest
+                .get(&(&d.batch.space, op.key()))
+                .is_some_and(|&seq| seq > d.seq);
+            if superseded {
+                gone.ops.push(op.clone());
             }
+            !superseded
+        });
+        if !gone.ops.is_empty() {
+            dropped.push((d.seq, gone));
         }
     }
     for (dseq, gone) in &dropped {
