@@ -39,6 +39,9 @@ use crate::stats::Histogram;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Empty per-space overlays kept for reuse; past this many spaces, empty ones are dropped.
+const KEPT_OVERLAYS: usize = 16;
+
 /// One write as the pipeline holds it. The key is shared with the overlay, so a buffered
 /// write allocates its key once, and the task that applies it allocates its own copies.
 pub(crate) struct PendingOp {
@@ -1244,6 +1247,11 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
             forget_overlay(&mut st, u.seq, &u.writes.space, u.writes.shared_keys());
         }
         supersede_dead_letters(&mut st, &applied);
+        // An emptied overlay keeps its table for the next writes of its space, but a store
+        // writing to many spaces must not keep one per space it ever wrote.
+        if st.overlay.len() > KEPT_OVERLAYS {
+            st.overlay.retain(|_, m| !m.is_empty());
+        }
         p.publish(&st);
     }
     for u in applied {
@@ -1366,4 +1374,29 @@ fn supersede_dead_letters(st: &mut State, applied: &[Unit]) {
         forget_overlay(st, *dseq, &gone.space, overlay_keys(gone));
     }
     st.dlq.retain(|d| !d.batch.ops.is_empty());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KEPT_OVERLAYS;
+    use crate::{FlushPolicy, MemoryBackend, Result, Space, Store};
+
+    #[tokio::test]
+    async fn writing_to_many_spaces_keeps_few_overlays() -> Result<()> {
+        let store = Store::builder(MemoryBackend::new())
+            .flush_policy(FlushPolicy::Manual)
+            .build()
+            .await?;
+        for i in 0..100 {
+            let other = store
+                .with_space(Space::new("db", &format!("ns{i}"))?)
+                .await?;
+            other.set("k", "v").await?;
+        }
+        assert_eq!(store.engine.pipeline.state.lock().overlay.len(), 100);
+        store.flush().await?;
+        let kept = store.engine.pipeline.state.lock().overlay.len();
+        assert!(kept <= KEPT_OVERLAYS, "{kept} overlays kept");
+        store.close().await
+    }
 }
