@@ -687,6 +687,84 @@ async fn delete_by_tag_keeps_a_key_rewritten_without_the_tag() -> Result<()> {
     store.close().await
 }
 
+/// A transaction (which reads see only once it is applied) writes a key without the tag while
+/// `delete_by_tag` decides on that key's dead-lettered tagged write: the transaction's write
+/// is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_by_tag_keeps_a_transaction_write_without_the_tag() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 7));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(quick_retries())
+        .build()
+        .await?;
+    let old = SetOptions::new().tags(["old"]);
+    store.set_with("b", "b1", &old).await?;
+    store.set_with("k", "k1", &old).await?;
+    store.flush().await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    store.set_with("k", "k2", &old).await?;
+    store.flush().await.expect_err("k2 is dead-lettered");
+    faulty.heal();
+    faulty.set_read_delay(Duration::from_millis(300));
+    let deleter = store.clone();
+    let deleting = tokio::spawn(async move { deleter.delete_by_tag("old").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Read from the pending buffer, so the transaction does not wait out the read delay.
+    store.set("r", "1").await?;
+    store
+        .transaction(|tx| {
+            Box::pin(async move {
+                tx.get("r").await?;
+                tx.set("k", "k3")?;
+                Ok(())
+            })
+        })
+        .await?;
+    deleting.await.expect("delete task")?;
+    faulty.set_read_delay(Duration::ZERO);
+    store.flush().await?;
+    assert_eq!(store.get("k").await?.as_deref(), Some(&b"k3"[..]));
+    assert_eq!(
+        faulty
+            .inner()
+            .get(store.space(), "k")
+            .await?
+            .map(|r| r.value),
+        Some(Bytes::from("k3"))
+    );
+    assert_eq!(store.get("b").await?, None);
+    store.close().await
+}
+
+/// `delete_by_tag` goes on past a full page of keys it leaves alone (their newest, dead-lettered
+/// writes dropped the tag) and removes the tagged keys after them.
+#[tokio::test]
+async fn delete_by_tag_goes_past_a_page_of_keys_it_leaves_alone() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 5));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(quick_retries())
+        .build()
+        .await?;
+    let old = SetOptions::new().tags(["old"]);
+    for i in 0..1200 {
+        store.set_with(&format!("k{i:04}"), "v", &old).await?;
+    }
+    store.flush().await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    let untagged: Vec<(String, &str)> = (0..1100).map(|i| (format!("k{i:04}"), "w")).collect();
+    store.set_many(untagged).await?;
+    store.flush().await.expect_err("dead-lettered");
+    faulty.heal();
+    assert_eq!(store.delete_by_tag("old").await?, 100);
+    assert_eq!(store.retry_dlq().await?, 1100);
+    assert_eq!(store.len().await?, 1100);
+    assert_eq!(store.get("k1199").await?, None);
+    assert_eq!(store.get("k0000").await?.as_deref(), Some(&b"w"[..]));
+    store.close().await
+}
+
 /// `clear` while the backend refuses every write returns the error instead of queueing
 /// deletes that fail forever; once healed it clears everything.
 #[tokio::test]

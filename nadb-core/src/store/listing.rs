@@ -364,35 +364,47 @@ impl Store {
             validate_tag(tag)?;
             let tags = [tag.to_string()];
             let mut removed = 0;
+            // Keys are taken in order, each page after the last key handled, so keys left
+            // alone (rewritten without the tag) are not met again.
+            let mut after: Option<String> = None;
             loop {
                 self.drain_space().await?;
                 let now = self.engine.clock.now();
                 let mut keys: Vec<String> = self
                     .engine
                     .index
-                    .query(&self.space, &tags, TagMode::All, now, None, CHUNK)
+                    .query(
+                        &self.space,
+                        &tags,
+                        TagMode::All,
+                        now,
+                        after.as_deref(),
+                        CHUNK,
+                    )
                     .await?
                     .into_iter()
                     .map(|h| h.key)
                     .collect();
-                let pending = self.pending_after("", None).into_iter();
-                let tagged =
-                    pending.filter(|(_, p)| p.as_ref().is_some_and(|m| m.tags.contains(tag)));
-                keys.extend(tagged.take(CHUNK).map(|(k, _)| k));
+                let bound = (keys.len() >= CHUNK)
+                    .then(|| keys.last().cloned())
+                    .flatten();
+                let pending = self.pending_after("", after.as_deref()).into_iter();
+                let tagged = pending.filter(|(k, p)| {
+                    p.as_ref().is_some_and(|m| m.tags.contains(tag))
+                        && bound.as_ref().is_none_or(|b| k <= b)
+                });
+                keys.extend(tagged.map(|(k, _)| k));
                 keys.sort_unstable();
                 keys.dedup();
-                if keys.is_empty() {
+                let Some(last) = keys.last().cloned() else {
                     return Ok(removed);
-                }
-                // Re-checked against the stored record: a key rewritten without the tag
+                };
+                // Each key is judged again on its newest write: one rewritten without the tag
                 // since the query is left alone.
-                let n = self
+                removed += self
                     .delete_keys(&keys, |m| m.tags.contains(tag), true)
                     .await?;
-                removed += n;
-                if n == 0 {
-                    return Ok(removed);
-                }
+                after = Some(last);
             }
         })
         .await

@@ -16,6 +16,8 @@ pub(super) struct Slot {
     pub(super) seq: u64,
     pub(super) pending: Pending,
     pub(super) after_delete: bool,
+    /// The unit failed and is in the dead-letter queue.
+    pub(super) dead: bool,
 }
 
 /// One space's pending keys. A bulk load fills it up to the pending limit; a [`KeyMap`]
@@ -41,6 +43,13 @@ impl Overlay {
     /// Drops the entry of `key` if unit `seq` wrote it; returns whether it did.
     pub(super) fn remove_if(&mut self, key: &SmolStr, seq: u64) -> bool {
         self.0.remove_if(key, |slot| slot.seq == seq).is_some()
+    }
+
+    /// Marks the entry of `key` dead-lettered if unit `seq` wrote it.
+    pub(super) fn mark_dead(&mut self, key: &str, seq: u64) {
+        if let Some(slot) = self.0.get_mut(key).filter(|slot| slot.seq == seq) {
+            slot.dead = true;
+        }
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &Slot)> {

@@ -30,7 +30,7 @@ use tokio::sync::{Notify, Semaphore, oneshot, watch};
 use super::Engine;
 use super::overlay::{Overlay, Pending, Slot};
 use super::policy::{FlushPolicy, WriteConfig};
-use crate::backend::{Batch, Check, Expect, Op};
+use crate::backend::{Batch, Check, Op};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::record::{Meta, Record};
@@ -55,9 +55,6 @@ pub(crate) struct Writes {
     space: Space,
     checks: Vec<Check>,
     ops: SmallVec<[PendingOp; 1]>,
-    /// Pending writes (key, unit) these writes were decided on: each must still be the newest
-    /// write of its key when they are queued, or they are refused with `Conflict`.
-    unchanged: Vec<(SmolStr, u64)>,
 }
 
 impl Writes {
@@ -67,7 +64,6 @@ impl Writes {
             space,
             checks: Vec::new(),
             ops: SmallVec::new(),
-            unchanged: Vec::new(),
         }
     }
 
@@ -80,7 +76,6 @@ impl Writes {
                 key: SmolStr::new(key),
                 put: Some(record),
             }],
-            unchanged: Vec::new(),
         }
     }
 
@@ -90,37 +85,6 @@ impl Writes {
             key: SmolStr::new(key),
             put: Some(record),
         });
-    }
-
-    /// Adds a delete.
-    pub(crate) fn delete(&mut self, key: &str) {
-        self.ops.push(PendingOp {
-            key: SmolStr::new(key),
-            put: None,
-        });
-    }
-
-    /// Adds a check on the stored record of `key`, made when the writes are applied.
-    pub(crate) fn check(&mut self, key: &str, expect: Expect) {
-        self.checks.push(Check {
-            key: key.to_string(),
-            expect,
-        });
-    }
-
-    /// Requires the pending write `seq` to still be the newest of `key` when these writes are
-    /// queued (see [`Pipeline::lookup_unit`]).
-    pub(crate) fn expect_pending(&mut self, key: &str, seq: u64) {
-        self.unchanged.push((SmolStr::new(key), seq));
-    }
-
-    /// Whether a key's newest pending write is no longer the one these writes were decided on.
-    fn changed_pending(&self, st: &State) -> bool {
-        let m = st.overlay.get(&self.space);
-        self.unchanged.iter().any(|(key, seq)| {
-            m.and_then(|m| m.get(key))
-                .is_none_or(|slot| slot.seq != *seq)
-        })
     }
 
     fn keys(&self) -> impl Iterator<Item = &str> {
@@ -173,7 +137,6 @@ impl From<Batch> for Writes {
                     },
                 })
                 .collect(),
-            unchanged: Vec::new(),
         }
     }
 }
@@ -367,12 +330,20 @@ impl Pipeline {
         self.view(space, key, |r| r.cloned())
     }
 
-    /// The newest pending op for `key` and the unit that wrote it, if any; pass the unit to
-    /// [`Writes::expect_pending`] to act on that op only if it is still the newest.
-    pub(crate) fn lookup_unit(&self, space: &Space, key: &str) -> Option<(u64, Pending)> {
+    /// Waits until no flush round runs and keeps new ones from starting while the guard is
+    /// held: what the backend holds and which writes are dead-lettered then agree.
+    pub(crate) async fn hold_rounds(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.round_lock.lock().await
+    }
+
+    /// The newest pending op for `key`, if any, and whether it is dead-lettered.
+    pub(crate) fn lookup_dead(&self, space: &Space, key: &str) -> Option<(Pending, bool)> {
+        if self.overlay_keys.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return None;
+        }
         let st = self.state.lock();
         let slot = st.overlay.get(space)?.get(key)?;
-        Some((slot.seq, slot.pending.clone()))
+        Some((slot.pending.clone(), slot.dead))
     }
 
     /// `f` of the newest pending op for `key` (`None`: a pending delete), if there is one;
@@ -603,6 +574,7 @@ impl Pipeline {
                     seq,
                     pending: op.put.clone(),
                     after_delete,
+                    dead: false,
                 };
                 added += usize::from(m.insert(&op.key, slot));
             }
@@ -630,11 +602,14 @@ impl Pipeline {
     /// removes them) or fails. Returns the number of ops queued. The caller holds the round
     /// lock, so every unapplied write is in the queue or the overlay.
     fn requeue_dead_letters(&self, st: &mut State) -> u64 {
-        // Checked units are not in the overlay: find the newest one writing each key.
-        let mut checked: FastMap<(Space, SmolStr), u64> = FastMap::default();
-        for u in st.queue.iter().filter(|u| !u.writes.checks.is_empty()) {
+        // The newest queued unit writing each key (checked units are not in the overlay).
+        let mut queued: FastMap<(Space, SmolStr), u64> = FastMap::default();
+        for u in &st.queue {
             for op in &u.writes.ops {
-                checked.insert((u.writes.space.clone(), op.key.clone()), u.seq);
+                let seq = queued
+                    .entry((u.writes.space.clone(), op.key.clone()))
+                    .or_default();
+                *seq = (*seq).max(u.seq);
             }
         }
         let now = Instant::now();
@@ -645,7 +620,7 @@ impl Pipeline {
             let superseded = |st: &State, key: &str| {
                 let pending = st.overlay.get(&space).and_then(|m| m.get(key));
                 pending.is_some_and(|slot| slot.seq > d.seq)
-                    || checked
+                    || queued
                         .get(&(space.clone(), SmolStr::new(key)))
                         .is_some_and(|&seq| seq > d.seq)
             };
@@ -718,13 +693,6 @@ impl Engine {
                 drop(st);
                 p.room.add_permits(room);
                 return Err(Error::Closed);
-            }
-            if writes.changed_pending(&st) {
-                drop(st);
-                p.room.add_permits(room);
-                return Err(Error::Conflict {
-                    reason: "a pending write the batch was decided on was overwritten".into(),
-                });
             }
             p.enqueue(&mut st, writes, bytes, room, tx, now);
             // A waiting writer leads its own round; the flusher is only for buffered units. A
@@ -1276,10 +1244,15 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
 fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Timestamp) {
     for (u, e) in failed {
         if u.ack.is_some() {
-            forget_failed(st, u);
+            forget_overlay(st, u.seq, &u.writes.space, u.writes.shared_keys());
             continue;
         }
         tracing::warn!(error = %e, ops = u.writes.ops.len(), "writes dead-lettered");
+        if let Some(m) = st.overlay.get_mut(&u.writes.space) {
+            for op in &u.writes.ops {
+                m.mark_dead(&op.key, u.seq);
+            }
+        }
         st.dlq.push_back(DeadLetter {
             seq: u.seq,
             batch: u.writes.to_batch(),
@@ -1297,44 +1270,6 @@ fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Time
             }
         }
     }
-}
-
-/// Drops the overlay entries of a failed unit whose writer is told. A key it wrote over a
-/// dead-lettered op reads that op again, as it did before the failed write.
-fn forget_failed(st: &mut State, u: &Unit) {
-    let space = &u.writes.space;
-    let mut removed = 0;
-    let mut restored = 0;
-    if let Some(m) = st.overlay.get_mut(space) {
-        for op in &u.writes.ops {
-            if !m.remove_if(&op.key, u.seq) {
-                continue;
-            }
-            removed += 1;
-            let newest_dead = st.dlq.iter().rev().find_map(|d| {
-                let same = d
-                    .batch
-                    .ops
-                    .iter()
-                    .rev()
-                    .find(|o| o.key() == op.key.as_str());
-                same.filter(|_| &d.batch.space == space).map(|o| (d.seq, o))
-            });
-            if let Some((seq, dead_op)) = newest_dead {
-                let pending = match dead_op {
-                    Op::Put { record, .. } => Some(record.clone()),
-                    Op::Delete { .. } => None,
-                };
-                let slot = Slot {
-                    seq,
-                    pending,
-                    after_delete: false,
-                };
-                restored += usize::from(m.insert(&op.key, slot));
-            }
-        }
-    }
-    st.overlay_count = st.overlay_count + restored - removed;
 }
 
 /// Removes from the dead-letter queue the ops that a newer write of the same key, now

@@ -144,30 +144,43 @@ impl Store {
     }
 
     /// Deletes those of `keys` (distinct, validated) whose current metadata passes `filter`,
-    /// and counts the live records among them. With `wait`, returns once the deletes are
-    /// applied and synced, so a failure is returned rather than dead-lettered.
+    /// and counts the live records among them.
     ///
-    /// A key with a pending write is judged by that write and deleted after it, in queue
-    /// order, provided no newer write of it is queued meanwhile. Any other delete is guarded
-    /// by the version read from the backend, so a write that lands between the read and the
-    /// delete is never removed by mistake. On a conflict the keys are read again.
+    /// A key with a pending write is judged by that write. Unless `guarded`, its delete is
+    /// queued after that write unchecked, like any buffered write. Any other delete, and every
+    /// delete when `guarded`, is checked against the version the backend will hold when the
+    /// delete is applied (the pending write's, or for a dead-lettered one the stored record's),
+    /// so a write that lands in between is never removed by mistake; on a conflict the keys are
+    /// read again. A checked delete returns once applied, so a refusal comes back as an error.
     pub(crate) async fn delete_keys(
         &self,
         keys: &[String],
         filter: impl Fn(&Meta) -> bool,
-        wait: bool,
+        guarded: bool,
     ) -> Result<u64> {
         const ATTEMPTS: usize = 64;
+        // Keys whose delete is decided on the stored record.
+        let from_backend = |p: &Option<(Option<Record>, bool)>| match p {
+            None => true,
+            Some((_, dead)) => guarded && *dead,
+        };
         for _ in 0..ATTEMPTS {
+            // A round that applied a newer write but has not yet removed the dead-lettered op
+            // it supersedes would make that op look newer than the stored record.
+            let quiet = if guarded {
+                Some(self.engine.pipeline.hold_rounds().await)
+            } else {
+                None
+            };
             let now = self.engine.clock.now();
             let pending: Vec<_> = keys
                 .iter()
-                .map(|k| self.engine.pipeline.lookup_unit(&self.space, k))
+                .map(|k| self.engine.pipeline.lookup_dead(&self.space, k))
                 .collect();
             let stored: Vec<String> = keys
                 .iter()
                 .zip(&pending)
-                .filter(|(_, p)| p.is_none())
+                .filter(|(_, p)| from_backend(p))
                 .map(|(k, _)| k.clone())
                 .collect();
             let mut metas = if stored.is_empty() {
@@ -179,33 +192,54 @@ impl Store {
                     .await?
             }
             .into_iter();
-            let mut writes = Writes::new(self.space.clone());
+            let mut batch = Batch::new(self.space.clone());
             let mut live = 0;
             for (key, p) in keys.iter().zip(pending) {
+                let stored = if from_backend(&p) {
+                    metas.next().flatten()
+                } else {
+                    None
+                };
+                let stored_version = stored
+                    .as_ref()
+                    .map_or(Expect::Absent, |m| Expect::Version(m.version));
                 match p {
-                    Some((seq, Some(record))) => {
-                        if filter(&record.meta) {
-                            live += u64::from(!record.meta.is_expired(now));
-                            writes.delete(key);
-                            writes.expect_pending(key, seq);
+                    None => {
+                        if let Some(meta) = stored.filter(|m| filter(m)) {
+                            live += u64::from(!meta.is_expired(now));
+                            batch.check(key.clone(), Expect::Version(meta.version));
+                            batch.delete(key.clone());
                         }
                     }
-                    // Deleted by a pending (maybe dead-lettered) write: delete again, so the
-                    // backend's copy goes too; it was not live.
-                    Some((seq, None)) => {
-                        writes.delete(key);
-                        writes.expect_pending(key, seq);
+                    Some((Some(record), dead)) => {
+                        if !filter(&record.meta) {
+                            continue;
+                        }
+                        live += u64::from(!record.meta.is_expired(now));
+                        if guarded {
+                            let expect = if dead {
+                                stored_version
+                            } else {
+                                Expect::Version(record.meta.version)
+                            };
+                            batch.check(key.clone(), expect);
+                        }
+                        batch.delete(key.clone());
                     }
-                    None => {
-                        if let Some(meta) = metas.next().flatten().filter(|m| filter(m)) {
-                            live += u64::from(!meta.is_expired(now));
-                            writes.check(key, Expect::Version(meta.version));
-                            writes.delete(key);
+                    // Deleted by a pending write, so not live. A dead-lettered delete left the
+                    // backend's copy: delete again so it goes too.
+                    Some((None, dead)) => {
+                        if guarded && dead {
+                            batch.check(key.clone(), stored_version);
+                        }
+                        if !guarded || dead {
+                            batch.delete(key.clone());
                         }
                     }
                 }
             }
-            match self.engine.submit(writes, wait).await {
+            drop(quiet);
+            match self.engine.submit(batch.into(), false).await {
                 Ok(()) => return Ok(live),
                 Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
                 Err(e) => return Err(e),
