@@ -22,6 +22,39 @@ fn quick_retries() -> WriteConfig {
     }
 }
 
+/// A store with the manual policy and quick retries over a fault-injecting memory backend.
+async fn manual_store(seed: u64) -> Result<(Arc<FaultyBackend>, Store)> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), seed));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(quick_retries())
+        .build()
+        .await?;
+    Ok((faulty, store))
+}
+
+/// Stores `key` and `other` tagged "old", then rewrites `key`, still tagged, in a write the
+/// backend refuses: `key`'s newest write is dead-lettered.
+async fn tagged_with_a_dead_lettered_rewrite(
+    faulty: &FaultyBackend,
+    store: &Store,
+    key: &str,
+    other: &str,
+) -> Result<()> {
+    let old = SetOptions::new().tags(["old"]);
+    store.set_with(key, "1", &old).await?;
+    store.set_with(other, "1", &old).await?;
+    store.flush().await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    store.set_with(key, "2", &old).await?;
+    store
+        .flush()
+        .await
+        .expect_err("the rewrite is dead-lettered");
+    faulty.heal();
+    Ok(())
+}
+
 async fn backend_contents(
     b: &dyn StorageBackend,
     space: &Space,
@@ -279,12 +312,7 @@ async fn a_cleared_dead_letter_is_never_retried() -> Result<()> {
 /// dead-lettered keys too.
 #[tokio::test]
 async fn dead_lettered_writes_are_listed_as_reads_see_them() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 4));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(quick_retries())
-        .build()
-        .await?;
+    let (faulty, store) = manual_store(4).await?;
     let red = SetOptions::new().tags(["red"]);
     let blue = SetOptions::new().tags(["blue"]);
     for k in ["a", "c", "e"] {
@@ -349,12 +377,7 @@ async fn dead_lettered_writes_are_listed_as_reads_see_them() -> Result<()> {
 /// count as a group commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_being_applied_count_as_pending() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 3));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(quick_retries())
-        .build()
-        .await?;
+    let (faulty, store) = manual_store(3).await?;
     for i in 0..10 {
         store.set(&format!("k{i}"), "0123456789").await?;
     }
@@ -650,20 +673,8 @@ async fn clear_finishes_over_a_dead_lettered_delete() -> Result<()> {
 /// is written again, untagged, before the delete is queued, the new write is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_by_tag_keeps_a_key_rewritten_without_the_tag() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 6));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(quick_retries())
-        .build()
-        .await?;
-    let old = SetOptions::new().tags(["old"]);
-    store.set_with("a", "a1", &old).await?;
-    store.set_with("b", "b1", &old).await?;
-    store.flush().await?;
-    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
-    store.set_with("a", "a2", &old).await?;
-    store.flush().await.expect_err("a2 is dead-lettered");
-    faulty.heal();
+    let (faulty, store) = manual_store(6).await?;
+    tagged_with_a_dead_lettered_rewrite(&faulty, &store, "a", "b").await?;
     // The delete reads b's stored version slowly; "a" is rewritten meanwhile.
     faulty.set_read_delay(Duration::from_millis(300));
     let deleter = store.clone();
@@ -692,20 +703,8 @@ async fn delete_by_tag_keeps_a_key_rewritten_without_the_tag() -> Result<()> {
 /// is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_by_tag_keeps_a_transaction_write_without_the_tag() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 7));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(quick_retries())
-        .build()
-        .await?;
-    let old = SetOptions::new().tags(["old"]);
-    store.set_with("b", "b1", &old).await?;
-    store.set_with("k", "k1", &old).await?;
-    store.flush().await?;
-    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
-    store.set_with("k", "k2", &old).await?;
-    store.flush().await.expect_err("k2 is dead-lettered");
-    faulty.heal();
+    let (faulty, store) = manual_store(7).await?;
+    tagged_with_a_dead_lettered_rewrite(&faulty, &store, "k", "b").await?;
     faulty.set_read_delay(Duration::from_millis(300));
     let deleter = store.clone();
     let deleting = tokio::spawn(async move { deleter.delete_by_tag("old").await });
@@ -741,12 +740,7 @@ async fn delete_by_tag_keeps_a_transaction_write_without_the_tag() -> Result<()>
 /// writes dropped the tag) and removes the tagged keys after them.
 #[tokio::test]
 async fn delete_by_tag_goes_past_a_page_of_keys_it_leaves_alone() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 5));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(quick_retries())
-        .build()
-        .await?;
+    let (faulty, store) = manual_store(5).await?;
     let old = SetOptions::new().tags(["old"]);
     for i in 0..1200 {
         store.set_with(&format!("k{i:04}"), "v", &old).await?;
@@ -769,12 +763,7 @@ async fn delete_by_tag_goes_past_a_page_of_keys_it_leaves_alone() -> Result<()> 
 /// deletes that fail forever; once healed it clears everything.
 #[tokio::test]
 async fn clear_during_an_outage_fails_instead_of_looping() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 8));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(quick_retries())
-        .build()
-        .await?;
+    let (faulty, store) = manual_store(8).await?;
     store.set("k", "v1").await?;
     store.flush().await?;
     faulty.fail_always(FaultOp::Apply, Fault::Permanent);
