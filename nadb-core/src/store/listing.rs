@@ -51,7 +51,7 @@ fn merge_page<'a>(
     found
 }
 
-/// Whether a pending write (its put's metadata; `None`: a delete) leaves its key live.
+/// The metadata of a pending write (`None`: a delete) if it leaves its key live at `now`.
 fn live(pending: &Option<Meta>, now: Timestamp) -> Option<&Meta> {
     pending.as_ref().filter(|m| !m.is_expired(now))
 }

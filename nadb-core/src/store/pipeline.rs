@@ -320,6 +320,11 @@ impl Pipeline {
         }
     }
 
+    /// Whether the overlay is empty, read without the lock: reads skip it then.
+    fn nothing_pending(&self) -> bool {
+        self.overlay_keys.load(std::sync::atomic::Ordering::Acquire) == 0
+    }
+
     fn publish(&self, st: &State) {
         self.overlay_keys
             .store(st.overlay_count, std::sync::atomic::Ordering::Release);
@@ -338,7 +343,7 @@ impl Pipeline {
 
     /// The newest pending op for `key`, if any, and whether it is dead-lettered.
     pub(crate) fn lookup_dead(&self, space: &Space, key: &str) -> Option<(Pending, bool)> {
-        if self.overlay_keys.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        if self.nothing_pending() {
             return None;
         }
         let st = self.state.lock();
@@ -354,7 +359,7 @@ impl Pipeline {
         key: &str,
         f: impl FnOnce(Option<&Record>) -> T,
     ) -> Option<T> {
-        if self.overlay_keys.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        if self.nothing_pending() {
             return None;
         }
         let st = self.state.lock();
@@ -372,7 +377,7 @@ impl Pipeline {
         space: &Space,
         prefix: &str,
     ) -> Vec<(String, Option<Meta>)> {
-        if self.overlay_keys.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        if self.nothing_pending() {
             return Vec::new();
         }
         let st = self.state.lock();
@@ -405,7 +410,7 @@ impl Pipeline {
 
     /// Whether anything of `space` is pending (queued or dead-lettered).
     pub(crate) fn has_pending(&self, space: &Space) -> bool {
-        if self.overlay_keys.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        if self.nothing_pending() {
             return false;
         }
         let st = self.state.lock();
