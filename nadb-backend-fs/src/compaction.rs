@@ -30,9 +30,9 @@ use bytes::BytesMut;
 use nadb_core::{Error, Result};
 
 use crate::files::{hint_path, io_error, segment_path, sync_dir, tmp_path};
-use crate::format::{self, HintLog, SEGMENT_HEADER_LEN};
+use crate::format::{self, HintLog, SEGMENT_HEADER_LEN, Seal};
 use crate::open::{seal_and_switch, write_hint};
-use crate::{FsBackend, SegStat};
+use crate::{FsBackend, SegStat, Segment};
 
 /// Frames per commit in the compacted segment.
 const BATCH: usize = 1000;
@@ -93,15 +93,14 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
         // Nothing refers to the unfinished output; a failed attempt leaves no file behind.
         let _ = fs::remove_file(&tmp);
     }
-    let (file, len, hints, moves) = written?;
+    let (segment, len, hints, moves) = written?;
     crash_point(backend, 2)?;
     // Step 3.
     fs::rename(&tmp, &out_path).map_err(|e| io_error("renaming", &tmp, e))?;
-    let file = Arc::new(file);
     {
         // Registered at once: whatever happens next, the next compaction will take it in.
         let _w = inner.writer.lock();
-        inner.segments.write().insert(out_id, file.clone());
+        inner.segments.write().insert(out_id, segment.clone());
         inner.stats.lock().insert(
             out_id,
             SegStat {
@@ -159,13 +158,13 @@ type Live = [(nadb_core::Space, String, crate::keydir::Entry)];
 type Move = (nadb_core::Space, String, (u64, u64), (u64, u64));
 
 /// Step 2: copies the `live` records, each verified, into the new segment file `tmp` and
-/// syncs it; returns the file, its length, its hints and where each record moved.
+/// syncs it; returns the segment, its length, its hints and where each record moved.
 fn write_output(
     backend: &FsBackend,
     tmp: &std::path::Path,
     out_id: u64,
     live: &Live,
-) -> Result<(fs::File, u64, HintLog, Vec<Move>)> {
+) -> Result<(Segment, u64, HintLog, Vec<Move>)> {
     let inner = &backend.0;
     let dir = &inner.dir;
     let file = fs::OpenOptions::new()
@@ -175,7 +174,9 @@ fn write_output(
         .open(tmp)
         .map_err(|e| io_error("creating", tmp, e))?;
     let mut len = SEGMENT_HEADER_LEN;
-    file.write_all_at(&format::segment_header(), 0)
+    // A salt of its own: a copied frame is checksummed again for where it now sits.
+    let seal = Seal::new();
+    file.write_all_at(&seal.header(), 0)
         .map_err(|e| io_error("writing", tmp, e))?;
     let mut hints = HintLog::new();
     let mut moves = Vec::with_capacity(live.len());
@@ -199,10 +200,15 @@ fn write_output(
             ));
         }
         format::commit_frame(&mut buf, chunk.len() as u32)?;
+        seal.sign(&mut buf, len);
         file.write_all_at(&buf, len)
             .map_err(|e| io_error("writing", tmp, e))?;
         len += buf.len() as u64;
     }
     file.sync_all().map_err(|e| io_error("syncing", tmp, e))?;
-    Ok((file, len, hints, moves))
+    let segment = Segment {
+        file: Arc::new(file),
+        seal,
+    };
+    Ok((segment, len, hints, moves))
 }

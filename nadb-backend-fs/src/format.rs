@@ -6,8 +6,9 @@
 //! starts with a 16-byte header and continues with frames:
 //!
 //! ```text
-//! header  := "NADBSEG\0" (8) | format version u32 LE (= 1) | reserved u32 (0)
-//! frame   := payload length u32 LE | CRC32C of payload u32 LE | payload
+//! header  := "NADBSEG\0" (8) | format version u32 LE (= 2) | salt u32 LE
+//! frame   := payload length u32 LE | checksum u32 LE | payload
+//! checksum:= CRC32C of (salt u32 LE | frame offset in the segment u64 LE | payload)
 //! payload := 1 (put)    | space | key | record      (record: nadb-core's record format v1)
 //!          | 2 (delete) | space | key
 //!          | 3 (commit) | op count u32 LE
@@ -19,6 +20,13 @@
 //! many ops it had; replay applies a batch only when its commit frame is read, so a batch torn
 //! by a crash is dropped whole. Readers take frames as slices of bytes already read, so a damaged
 //! length never makes them allocate: it points past the end (a torn frame) or fails the CRC.
+//!
+//! The salt is drawn at random when a segment is created. With the offset, it makes a frame's
+//! checksum hold only where the frame was written: frame-shaped bytes anywhere else, such as a
+//! value holding a copy of a segment (even of its own), never pass for a frame. Recovery
+//! relies on that when it looks past a damaged frame for intact batches (see
+//! [`Seal`]). Format 1 segments, whose header has version 1 and a zero where the salt is
+//! now, checksum the payload alone; they are still read, and written to while active.
 //!
 //! # Hint files
 //!
@@ -45,7 +53,12 @@ use nadb_core::{Error, Meta, Record, Result, Space};
 pub const SEGMENT_HEADER_LEN: u64 = 16;
 const SEGMENT_MAGIC: &[u8; 8] = b"NADBSEG\0";
 const HINT_MAGIC: &[u8; 8] = b"NADBHNT\0";
-const FORMAT_VERSION: u32 = 1;
+/// The segment format new segments are written in.
+const FORMAT_VERSION: u32 = 2;
+/// The first segment format, still read: checksums over the payload alone.
+const UNSALTED_VERSION: u32 = 1;
+/// The hint file format.
+const HINT_VERSION: u32 = 1;
 /// Bytes of a frame before its payload.
 pub const FRAME_HEADER_LEN: usize = 8;
 
@@ -53,19 +66,121 @@ const KIND_PUT: u8 = 1;
 const KIND_DELETE: u8 = 2;
 const KIND_COMMIT: u8 = 3;
 
-/// The segment header.
-pub fn segment_header() -> [u8; SEGMENT_HEADER_LEN as usize] {
-    let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
-    h[..8].copy_from_slice(SEGMENT_MAGIC);
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h
+/// How the frames of one segment are checksummed, as its header says: with the segment's
+/// salt and each frame's offset (format 2), or over the payload alone (format 1).
+///
+/// Recovery tells a torn tail from damage in the middle of a segment by looking past the
+/// damage for an intact commit frame. Were checksums over the payload alone, a torn value
+/// holding a copy of a segment would show such frames and make a crash look like corruption.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use nadb_backend_fs::format::{Seal, commit_frame, read_frame};
+/// let seal = Seal::new();
+/// let mut buf = BytesMut::new();
+/// commit_frame(&mut buf, 0)?;
+/// seal.sign(&mut buf, 16); // the frame will be written at offset 16
+/// let frame = buf.freeze();
+/// assert!(read_frame(&frame, 1 << 20, seal, 16).is_ok());
+/// assert!(read_frame(&frame, 1 << 20, seal, 32).is_err()); // not where it was written
+/// assert!(read_frame(&frame, 1 << 20, Seal::new(), 16).is_err()); // another segment
+/// # Ok::<(), nadb_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seal(Option<u32>);
+
+impl Seal {
+    /// A new segment's: the current format, with a random salt.
+    pub fn new() -> Seal {
+        use std::hash::BuildHasher;
+        // std's hasher keys are random per process and differ per instance: no rng needed.
+        let random =
+            std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+        Seal::with_salt(random as u32 ^ (random >> 32) as u32)
+    }
+
+    /// The current format with a given salt.
+    pub fn with_salt(salt: u32) -> Seal {
+        Seal(Some(salt))
+    }
+
+    /// Format 1: checksums over the payload alone.
+    pub fn unsalted() -> Seal {
+        Seal(None)
+    }
+
+    /// The segment header that records this seal.
+    pub fn header(self) -> [u8; SEGMENT_HEADER_LEN as usize] {
+        let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
+        h[..8].copy_from_slice(SEGMENT_MAGIC);
+        let version = match self.0 {
+            Some(salt) => {
+                h[12..].copy_from_slice(&salt.to_le_bytes());
+                FORMAT_VERSION
+            }
+            None => UNSALTED_VERSION,
+        };
+        h[8..12].copy_from_slice(&version.to_le_bytes());
+        h
+    }
+
+    /// The seal of a segment whose bytes start with `bytes`; `None` unless they start with a
+    /// valid header of a format this version reads.
+    pub fn from_header(bytes: &[u8]) -> Option<Seal> {
+        let h = bytes.get(..SEGMENT_HEADER_LEN as usize)?;
+        if &h[..8] != SEGMENT_MAGIC {
+            return None;
+        }
+        let word = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        match (word(8), word(12)) {
+            (FORMAT_VERSION, salt) => Some(Seal::with_salt(salt)),
+            (UNSALTED_VERSION, 0) => Some(Seal::unsalted()),
+            _ => None,
+        }
+    }
+
+    /// Whether `bytes`, shorter than a header, are the start of one: what a crash while a
+    /// segment was being created can leave.
+    pub fn is_header_start(bytes: &[u8]) -> bool {
+        let mut known = [0u8; 12];
+        known[..8].copy_from_slice(SEGMENT_MAGIC);
+        known[8..].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.len() < SEGMENT_HEADER_LEN as usize && bytes.iter().zip(known).all(|(b, k)| *b == k)
+    }
+
+    /// The checksum of a frame at `offset` with `payload`.
+    pub fn checksum(self, offset: u64, payload: &[u8]) -> u32 {
+        match self.0 {
+            None => crc32c::crc32c(payload),
+            Some(salt) => {
+                let mut prefix = [0u8; 12];
+                prefix[..4].copy_from_slice(&salt.to_le_bytes());
+                prefix[4..].copy_from_slice(&offset.to_le_bytes());
+                crc32c::crc32c_append(crc32c::crc32c(&prefix), payload)
+            }
+        }
+    }
+
+    /// Fills in the checksums of the frames in `frames`, which are to be written at `offset`.
+    pub fn sign(self, frames: &mut [u8], offset: u64) {
+        let mut pos = 0usize;
+        while let Some(head) = frames.get(pos..pos + FRAME_HEADER_LEN) {
+            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let end = pos + FRAME_HEADER_LEN + len;
+            let Some(payload) = frames.get(pos + FRAME_HEADER_LEN..end) else {
+                return;
+            };
+            let crc = self.checksum(offset + pos as u64, payload);
+            frames[pos + 4..pos + 8].copy_from_slice(&crc.to_le_bytes());
+            pos = end;
+        }
+    }
 }
 
-/// Whether `bytes` start with a valid segment header.
-pub fn check_segment_header(bytes: &[u8]) -> bool {
-    bytes.len() >= SEGMENT_HEADER_LEN as usize
-        && &bytes[..8] == SEGMENT_MAGIC
-        && bytes[8..12] == FORMAT_VERSION.to_le_bytes()
+impl Default for Seal {
+    fn default() -> Self {
+        Seal::new()
+    }
 }
 
 /// One decoded frame.
@@ -112,7 +227,8 @@ fn put_key(buf: &mut BytesMut, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Appends one framed payload built by `fill` to `out`; returns the frame's length.
+/// Appends one framed payload built by `fill` to `out`, its checksum left for [`Seal::sign`];
+/// returns the frame's length.
 fn frame(out: &mut BytesMut, fill: impl FnOnce(&mut BytesMut) -> Result<()>) -> Result<usize> {
     let start = out.len();
     out.put_u64_le(0); // length and CRC, filled in below
@@ -125,13 +241,11 @@ fn frame(out: &mut BytesMut, fill: impl FnOnce(&mut BytesMut) -> Result<()>) -> 
     };
     u32::try_from(out.len() - start).map_err(|_| too_large())?;
     let len = u32::try_from(payload_len).map_err(|_| too_large())?;
-    let crc = crc32c::crc32c(&out[start + FRAME_HEADER_LEN..]);
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     Ok(out.len() - start)
 }
 
-/// Appends a put frame of the record `meta` + `stored` value; returns its length.
+/// Appends an unsigned put frame of the record `meta` + `stored` value; returns its length.
 pub fn put_frame(
     out: &mut BytesMut,
     space: &Space,
@@ -148,7 +262,7 @@ pub fn put_frame(
     })
 }
 
-/// Appends a delete frame; returns its length.
+/// Appends an unsigned delete frame; returns its length.
 pub fn delete_frame(out: &mut BytesMut, space: &Space, key: &str) -> Result<usize> {
     frame(out, |b| {
         b.put_u8(KIND_DELETE);
@@ -160,7 +274,7 @@ pub fn delete_frame(out: &mut BytesMut, space: &Space, key: &str) -> Result<usiz
 /// Payload bytes of a commit frame: its kind and the op count.
 pub const COMMIT_PAYLOAD_LEN: usize = 5;
 
-/// Appends a commit frame; returns its length.
+/// Appends an unsigned commit frame; returns its length.
 pub fn commit_frame(out: &mut BytesMut, ops: u32) -> Result<usize> {
     frame(out, |b| {
         b.put_u8(KIND_COMMIT);
@@ -240,13 +354,15 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads the frame at the start of `buf` (a slice of a segment from a frame boundary).
-/// Returns the frame and its total length. `max_payload` bounds the length field.
+/// Reads the frame at the start of `buf`, the bytes from `offset` on of a segment sealed
+/// with `seal`. Returns the frame and its total length. `max_payload` bounds the length field.
 pub fn read_frame(
     buf: &Bytes,
     max_payload: u64,
+    seal: Seal,
+    offset: u64,
 ) -> std::result::Result<(Frame, usize), FrameError> {
-    read_frame_after(buf, max_payload, &mut None)
+    read_frame_after(buf, max_payload, seal, offset, &mut None)
 }
 
 /// [`read_frame`] for a reader going through frames in order: `last` carries the space of
@@ -254,34 +370,40 @@ pub fn read_frame(
 pub(crate) fn read_frame_after(
     buf: &Bytes,
     max_payload: u64,
+    seal: Seal,
+    offset: u64,
     last: &mut Option<Space>,
 ) -> std::result::Result<(Frame, usize), FrameError> {
-    let (payload, total) = checked_payload(buf, max_payload)?;
+    let (payload, total) = checked_payload(buf, max_payload, seal, offset)?;
     Ok((decode_payload(&payload, last)?, total))
 }
 
-/// Reads the frame at the start of `buf` if it is a put of `key` in `space`: its record, or
-/// `None` for any other intact frame. The names are compared in place, not decoded.
+/// Reads the frame at the start of `buf` (at `offset` of a segment sealed with `seal`) if it
+/// is a put of `key` in `space`: its record, or `None` for any other intact frame. The names
+/// are compared in place, not decoded.
 ///
 /// ```
 /// use bytes::{Bytes, BytesMut};
-/// use nadb_backend_fs::format::{put_frame, read_put};
+/// use nadb_backend_fs::format::{Seal, put_frame, read_put};
 /// use nadb_core::{Meta, Space, Timestamp};
-/// let space = Space::default();
+/// let (space, seal) = (Space::default(), Seal::new());
 /// let mut buf = BytesMut::new();
 /// put_frame(&mut buf, &space, "k", &Meta::new(Timestamp::from_millis(1), 1), b"v")?;
+/// seal.sign(&mut buf, 16);
 /// let frame = buf.freeze();
-/// assert_eq!(read_put(&frame, 1 << 20, &space, "k").unwrap().unwrap().value, "v");
-/// assert_eq!(read_put(&frame, 1 << 20, &space, "other").unwrap(), None);
+/// assert_eq!(read_put(&frame, 1 << 20, seal, 16, &space, "k").unwrap().unwrap().value, "v");
+/// assert_eq!(read_put(&frame, 1 << 20, seal, 16, &space, "other").unwrap(), None);
 /// # Ok::<(), nadb_core::Error>(())
 /// ```
 pub fn read_put(
     buf: &Bytes,
     max_payload: u64,
+    seal: Seal,
+    offset: u64,
     space: &Space,
     key: &str,
 ) -> std::result::Result<Option<Record>, FrameError> {
-    let (payload, _) = checked_payload(buf, max_payload)?;
+    let (payload, _) = checked_payload(buf, max_payload, seal, offset)?;
     let mut r = Reader {
         buf: &payload,
         pos: 0,
@@ -307,6 +429,8 @@ pub fn read_put(
 fn checked_payload(
     buf: &Bytes,
     max_payload: u64,
+    seal: Seal,
+    offset: u64,
 ) -> std::result::Result<(Bytes, usize), FrameError> {
     if buf.len() < FRAME_HEADER_LEN {
         return Err(FrameError::Truncated);
@@ -321,7 +445,7 @@ fn checked_payload(
         return Err(FrameError::Truncated);
     }
     let payload = buf.slice(FRAME_HEADER_LEN..total);
-    if crc32c::crc32c(&payload) != crc {
+    if seal.checksum(offset, &payload) != crc {
         return Err(FrameError::Damaged("frame checksum mismatch"));
     }
     Ok((payload, total))
@@ -477,7 +601,7 @@ impl HintLog {
         }
         let mut header = [0u8; 28];
         header[..8].copy_from_slice(HINT_MAGIC);
-        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header[8..12].copy_from_slice(&HINT_VERSION.to_le_bytes());
         header[12..20].copy_from_slice(&segment_len.to_le_bytes());
         header[20..28].copy_from_slice(&self.count.to_le_bytes());
         let crc = crc32c::crc32c_append(crc32c::crc32c(&header), &self.body);
@@ -545,7 +669,7 @@ impl<'a> HintFile<'a> {
             return Err(FrameError::Damaged("hint checksum mismatch"));
         }
         let mut r = Reader { buf: body, pos: 0 };
-        if r.take(8)? != HINT_MAGIC || r.u32()? != FORMAT_VERSION {
+        if r.take(8)? != HINT_MAGIC || r.u32()? != HINT_VERSION {
             return Err(FrameError::Damaged("not a hint file of this version"));
         }
         let segment_len = r.u64()?;
@@ -636,13 +760,14 @@ mod tests {
         Record::new(Bytes::from_static(b"hi"), meta)
     }
 
-    /// Pins frame format version 1 byte for byte.
+    /// Pins segment format version 1 byte for byte: still read, and written to while active.
     #[test]
     fn golden_frames_v1() {
         let space = Space::new("d", "n").unwrap();
         let mut b = BytesMut::new();
         delete_frame(&mut b, &space, "k").unwrap();
         commit_frame(&mut b, 1).unwrap();
+        Seal::unsalted().sign(&mut b, 16);
         let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
         let del_payload = "02016401 6e01006b".replace(' ', "");
         let del_crc = crc32c::crc32c(&hex_bytes(&del_payload));
@@ -656,7 +781,57 @@ mod tests {
             commit_payload
         );
         assert_eq!(hex, want);
-        assert_eq!(segment_header(), *b"NADBSEG\0\x01\0\0\0\0\0\0\0");
+        let header = *b"NADBSEG\0\x01\0\0\0\0\0\0\0";
+        assert_eq!(Seal::unsalted().header(), header);
+        assert_eq!(Seal::from_header(&header), Some(Seal::unsalted()));
+    }
+
+    /// Pins segment format version 2 byte for byte: the checksum covers salt, offset, payload.
+    #[test]
+    fn golden_frames_v2() {
+        let space = Space::new("d", "n").unwrap();
+        let seal = Seal::with_salt(0x0a0b_0c0d);
+        let mut b = BytesMut::new();
+        delete_frame(&mut b, &space, "k").unwrap();
+        commit_frame(&mut b, 1).unwrap();
+        seal.sign(&mut b, 40);
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let crc = |offset: &str, payload: &str| {
+            crc32c::crc32c(&hex_bytes(&format!("0d0c0b0a{offset}{payload}")))
+        };
+        let del_payload = "020164016e01006b";
+        let commit_payload = "0301000000";
+        let want = format!(
+            "08000000{}{}05000000{}{}",
+            hex_le(crc("2800000000000000", del_payload)),
+            del_payload,
+            // 40 + the delete frame's 16 bytes
+            hex_le(crc("3800000000000000", commit_payload)),
+            commit_payload
+        );
+        assert_eq!(hex, want);
+        let header = *b"NADBSEG\0\x02\0\0\0\x0d\x0c\x0b\x0a";
+        assert_eq!(seal.header(), header);
+        assert_eq!(Seal::from_header(&header), Some(seal));
+        let frames = b.freeze();
+        assert!(read_frame(&frames, 1 << 20, seal, 40).is_ok());
+        assert!(read_frame(&frames, 1 << 20, Seal::unsalted(), 40).is_err());
+    }
+
+    #[test]
+    fn headers_of_other_versions_are_refused() {
+        let mut h = Seal::new().header();
+        assert!(Seal::from_header(&h).is_some());
+        assert!(Seal::from_header(&h[..15]).is_none());
+        assert!(Seal::is_header_start(&h[..15]));
+        assert!(!Seal::is_header_start(&h));
+        h[8] = 3;
+        assert!(Seal::from_header(&h).is_none());
+        assert!(!Seal::is_header_start(&h[..12]));
+        // Version 1 had a reserved zero where the salt is.
+        let mut v1 = Seal::unsalted().header();
+        v1[12] = 1;
+        assert!(Seal::from_header(&v1).is_none());
     }
 
     fn hex_bytes(s: &str) -> Vec<u8> {
@@ -676,8 +851,10 @@ mod tests {
         let mut b = BytesMut::new();
         let r = record();
         let n = put_frame(&mut b, &space, "key/../*", &r.meta, &r.value).unwrap();
+        let seal = Seal::new();
+        seal.sign(&mut b, 16);
         let bytes = b.freeze();
-        let (f, len) = read_frame(&bytes, 1 << 20).unwrap();
+        let (f, len) = read_frame(&bytes, 1 << 20, seal, 16).unwrap();
         assert_eq!(len, n);
         assert_eq!(
             f,
@@ -688,13 +865,20 @@ mod tests {
             }
         );
         for cut in 0..bytes.len() {
-            assert!(read_frame(&bytes.slice(..cut), 1 << 20).is_err());
+            assert!(read_frame(&bytes.slice(..cut), 1 << 20, seal, 16).is_err());
         }
         for bit in 0..bytes.len() * 8 {
             let mut v = bytes.to_vec();
             v[bit / 8] ^= 1 << (bit % 8);
-            assert!(read_frame(&Bytes::from(v), 1 << 20).is_err(), "bit {bit}");
+            let damaged = Bytes::from(v);
+            assert!(
+                read_frame(&damaged, 1 << 20, seal, 16).is_err(),
+                "bit {bit}"
+            );
         }
+        // The same bytes anywhere else, or in another segment, are no frame.
+        assert!(read_frame(&bytes, 1 << 20, seal, 17).is_err());
+        assert!(read_frame(&bytes, 1 << 20, Seal::with_salt(1), 16).is_err());
     }
 
     #[test]
@@ -702,27 +886,31 @@ mod tests {
         let space = Space::new("db", "ns").unwrap();
         let mut b = BytesMut::new();
         let r = record();
+        let seal = Seal::new();
         put_frame(&mut b, &space, "key", &r.meta, &r.value).unwrap();
+        seal.sign(&mut b, 16);
         let put = b.split().freeze();
         delete_frame(&mut b, &space, "key").unwrap();
+        seal.sign(&mut b, 16);
         let delete = b.split().freeze();
-        assert_eq!(read_put(&put, 1 << 20, &space, "key").unwrap(), Some(r));
-        assert_eq!(read_put(&put, 1 << 20, &space, "kex").unwrap(), None);
-        assert_eq!(read_put(&put, 1 << 20, &space, "ke").unwrap(), None);
+        let read = |frame: &Bytes, space: &Space, key: &str| {
+            read_put(frame, 1 << 20, seal, 16, space, key)
+        };
+        assert_eq!(read(&put, &space, "key").unwrap(), Some(r));
+        assert_eq!(read(&put, &space, "kex").unwrap(), None);
+        assert_eq!(read(&put, &space, "ke").unwrap(), None);
         let other = Space::new("db", "nt").unwrap();
-        assert_eq!(read_put(&put, 1 << 20, &other, "key").unwrap(), None);
-        assert_eq!(read_put(&delete, 1 << 20, &space, "key").unwrap(), None);
+        assert_eq!(read(&put, &other, "key").unwrap(), None);
+        assert_eq!(read(&delete, &space, "key").unwrap(), None);
+        assert!(read_put(&put, 1 << 20, seal, 24, &space, "key").is_err());
         for cut in 0..put.len() {
-            assert!(read_put(&put.slice(..cut), 1 << 20, &space, "key").is_err());
+            assert!(read(&put.slice(..cut), &space, "key").is_err());
         }
         for bit in 0..put.len() * 8 {
             let mut v = put.to_vec();
             v[bit / 8] ^= 1 << (bit % 8);
             assert!(
-                !matches!(
-                    read_put(&Bytes::from(v), 1 << 20, &space, "key"),
-                    Ok(Some(_))
-                ),
+                !matches!(read(&Bytes::from(v), &space, "key"), Ok(Some(_))),
                 "bit {bit}"
             );
         }
@@ -759,7 +947,9 @@ mod tests {
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             let b = Bytes::from(data);
-            let _ = read_frame(&b, 1 << 20);
+            let _ = read_frame(&b, 1 << 20, Seal::unsalted(), 0);
+            let _ = read_frame(&b, 1 << 20, Seal::new(), 16);
+            let _ = Seal::from_header(&b);
             let _ = decode_hint(&b);
         }
 
@@ -769,7 +959,7 @@ mod tests {
             v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
             v.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
             v.extend_from_slice(&payload);
-            let _ = read_frame(&Bytes::from(v), 1 << 20);
+            let _ = read_frame(&Bytes::from(v), 1 << 20, Seal::unsalted(), 16);
         }
     }
 }

@@ -25,6 +25,10 @@
 //!   without its commit frame. Opening cuts the segment at the end of its last commit frame,
 //!   copies the cut bytes to `seg-….log.cut-OFFSET` beside it and logs where: the batch is
 //!   dropped whole, everything committed before it stays.
+//! - Damage in the last segment followed by an intact commit frame is not a torn tail: opening
+//!   treats it as corruption (below) rather than drop the batches after it. Frame checksums
+//!   cover the segment's random salt and the frame's offset, so frame-shaped bytes inside a
+//!   torn value (a copy of a segment kept as a value) are not taken for such a batch.
 //! - Damage inside an earlier (sealed) segment cannot come from a crash; opening fails with
 //!   [`Error::Corrupt`] naming the file and offset, unless [`FsOptions::repair`] is set, which
 //!   moves the damaged range and everything after it in that segment to
@@ -71,7 +75,7 @@ const COMPACTION_BACKOFF: std::time::Duration = std::time::Duration::from_secs(6
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use crate::files::{io_error, segment_path};
-use crate::format::{HintLog, read_put};
+use crate::format::{HintLog, Seal, read_put};
 use crate::keydir::{Entry, Keydir};
 
 pub use open::RepairReport;
@@ -111,10 +115,18 @@ impl Default for FsOptions {
     }
 }
 
+/// An open segment file and how its frames are checksummed.
+#[derive(Clone)]
+struct Segment {
+    file: Arc<File>,
+    seal: Seal,
+}
+
 /// The segment being appended to.
 struct Writer {
     id: u64,
     file: Arc<File>,
+    seal: Seal,
     len: u64,
     /// Every committed op of the active segment, for its hint file.
     hints: HintLog,
@@ -124,13 +136,14 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(id: u64, file: Arc<File>, len: u64, mut hints: HintLog, opts: &FsOptions) -> Writer {
+    fn new(id: u64, segment: Segment, len: u64, mut hints: HintLog, opts: &FsOptions) -> Writer {
         // Entries run to about half a segment's bytes when values are small; reserved up
         // front, the log never copies itself to grow (untouched pages cost no memory).
         hints.reserve(usize::try_from(opts.max_segment_size / 2).map_or(0, |n| n.min(64 << 20)));
         Writer {
             id,
-            file,
+            file: segment.file,
+            seal: segment.seal,
             len,
             hints,
             scratch: BytesMut::new(),
@@ -151,7 +164,7 @@ struct Inner {
     info: BackendInfo,
     lock: Mutex<Option<File>>,
     keydir: RwLock<Keydir>,
-    segments: RwLock<BTreeMap<u64, Arc<File>>>,
+    segments: RwLock<BTreeMap<u64, Segment>>,
     writer: Mutex<Writer>,
     stats: Mutex<BTreeMap<u64, SegStat>>,
     index: Arc<SparseIndex>,
@@ -232,16 +245,18 @@ impl FsBackend {
 /// bytes and record, or `Corrupt` naming where it is.
 pub(crate) fn read_key_frame(
     dir: &Path,
-    file: &File,
+    segment: &Segment,
     (seg, offset, len): (u64, u64, u32),
     space: &Space,
     key: &str,
 ) -> Result<(Bytes, Record)> {
     let mut buf = vec![0u8; len as usize];
-    file.read_exact_at(&mut buf, offset)
+    segment
+        .file
+        .read_exact_at(&mut buf, offset)
         .map_err(|err| io_error("reading", &segment_path(dir, seg), err))?;
     let bytes = Bytes::from(buf);
-    match read_put(&bytes, u64::from(len), space, key) {
+    match read_put(&bytes, u64::from(len), segment.seal, offset, space, key) {
         Ok(Some(record)) => Ok((bytes, record)),
         Ok(None) => Err(corrupt(dir, seg, offset, "frame is not this key's put")),
         Err(_) => Err(corrupt(dir, seg, offset, "frame fails its checksum")),
@@ -270,7 +285,7 @@ impl StorageBackend for FsBackend {
             let kd = self.0.keydir.read();
             match kd.get(space, key) {
                 Some(e) => {
-                    let file = self.0.segments.read().get(&e.seg).cloned().ok_or_else(|| {
+                    let segment = self.0.segments.read().get(&e.seg).cloned().ok_or_else(|| {
                         corrupt(
                             &self.0.dir,
                             e.seg,
@@ -279,14 +294,14 @@ impl StorageBackend for FsBackend {
                         )
                     })?;
                     // Where the frame is; its metadata comes with the frame.
-                    Some(((e.seg, e.offset, e.len), file))
+                    Some(((e.seg, e.offset, e.len), segment))
                 }
                 None => None,
             }
         };
         match found {
-            Some((at, file)) => {
-                read_key_frame(&self.0.dir, &file, at, space, key).map(|(_, r)| Some(r))
+            Some((at, segment)) => {
+                read_key_frame(&self.0.dir, &segment, at, space, key).map(|(_, r)| Some(r))
             }
             None => Ok(None),
         }
@@ -372,6 +387,7 @@ impl StorageBackend for FsBackend {
             open::roll_over(inner, &mut w)?;
         }
         let base = w.len;
+        w.seal.sign(&mut buf, base);
         if let Err(e) = w.file.write_all_at(&buf, base) {
             // Part of the batch may be in the file: cut it off so the segment ends in a commit.
             if w.file.set_len(base).is_err() {

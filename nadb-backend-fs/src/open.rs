@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,11 +16,10 @@ use crate::files::{
     write_side_file,
 };
 use crate::format::{
-    self, Frame, FrameError, HintEntry, HintFile, HintLog, SEGMENT_HEADER_LEN,
-    check_segment_header, read_frame,
+    self, Frame, FrameError, HintEntry, HintFile, HintLog, SEGMENT_HEADER_LEN, Seal, read_frame,
 };
 use crate::keydir::{Entry, Keydir};
-use crate::{FsOptions, Inner, SegStat, Writer};
+use crate::{FsOptions, Inner, SegStat, Segment, Writer};
 
 /// What opening with [`FsOptions::repair`](crate::FsOptions::repair) moved aside.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -123,20 +122,36 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
     let mut segments = BTreeMap::new();
     for &id in &ids {
         let path = segment_path(&dir, id);
-        let f = OpenOptions::new()
+        let mut f = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
             .map_err(|e| io_error("opening", &path, e))?;
-        segments.insert(id, Arc::new(f));
+        // Replay has checked or rewritten every header; one read from a hint file has not
+        // been looked at yet.
+        let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
+        f.read_exact(&mut header)
+            .map_err(|e| io_error("reading", &path, e))?;
+        let seal = Seal::from_header(&header).ok_or_else(|| Error::Corrupt {
+            location: path.display().to_string(),
+            offset: Some(0),
+            reason: "bad segment header".into(),
+        })?;
+        segments.insert(
+            id,
+            Segment {
+                file: Arc::new(f),
+                seal,
+            },
+        );
     }
     let writer = match ids.last() {
         Some(&id) => Writer::new(id, segments[&id].clone(), lens[&id], last_hints, &opts),
         None => {
-            let file = create_segment(&dir, 1)?;
-            segments.insert(1, file.clone());
+            let segment = create_segment(&dir, 1)?;
+            segments.insert(1, segment.clone());
             lens.insert(1, SEGMENT_HEADER_LEN);
-            Writer::new(1, file, SEGMENT_HEADER_LEN, HintLog::new(), &opts)
+            Writer::new(1, segment, SEGMENT_HEADER_LEN, HintLog::new(), &opts)
         }
     };
     let live = keydir.live_bytes();
@@ -272,9 +287,8 @@ fn replay(
         }
     }
     let bytes = Bytes::from(fs::read(&path).map_err(|e| io_error("reading", &path, e))?);
-    if !check_segment_header(&bytes) {
-        let header = format::segment_header();
-        if is_last && bytes.len() < header.len() && header.starts_with(&bytes) {
+    let Some(seal) = Seal::from_header(&bytes) else {
+        if is_last && Seal::is_header_start(&bytes) {
             // Created but its header never fully reached the disk: start it afresh.
             rewrite_header(&path)?;
             return Ok((SEGMENT_HEADER_LEN, HintLog::new()));
@@ -293,7 +307,7 @@ fn replay(
             "bad segment header",
         )
         .map(|len| (len, HintLog::new()));
-    }
+    };
     let mut pos = SEGMENT_HEADER_LEN as usize;
     let mut committed_end = pos;
     let mut pending: Vec<HintEntry> = Vec::new();
@@ -301,7 +315,9 @@ fn replay(
     let mut damage: Option<(usize, &'static str)> = None;
     let mut last_space = None;
     while pos < bytes.len() {
-        match format::read_frame_after(&bytes.slice(pos..), u64::from(u32::MAX), &mut last_space) {
+        let at = bytes.slice(pos..);
+        match format::read_frame_after(&at, u64::from(u32::MAX), seal, pos as u64, &mut last_space)
+        {
             Ok((frame, n)) => {
                 match frame {
                     Frame::Put { space, key, record } => pending.push(HintEntry::Put {
@@ -344,7 +360,7 @@ fn replay(
     let (at, why) = damage.unwrap_or((committed_end, "batch without its commit frame"));
     // A crash only tears the end. Intact committed batches after the damage mean the damage
     // is not a torn tail, and cutting there would drop acknowledged writes.
-    let torn_tail = is_last && !commit_follows(&bytes, at);
+    let torn_tail = is_last && !commit_follows(&bytes, seal, at);
     let len = damaged(
         &path,
         id,
@@ -359,8 +375,9 @@ fn replay(
     Ok((len, hints))
 }
 
-/// Whether a valid commit frame starts anywhere after `at`.
-fn commit_follows(bytes: &Bytes, at: usize) -> bool {
+/// Whether a valid commit frame starts anywhere after `at` (checksums bind a frame to where it
+/// was written, so frames inside a value do not count).
+fn commit_follows(bytes: &Bytes, seal: Seal, at: usize) -> bool {
     // Only a position holding a commit's length is checked further, so each costs a compare
     // rather than a CRC over whatever length its bytes claim: a large torn batch is searched
     // in time linear in its size.
@@ -369,7 +386,12 @@ fn commit_follows(bytes: &Bytes, at: usize) -> bool {
     (at + 1..end).any(|p| {
         bytes[p..].starts_with(&len)
             && matches!(
-                read_frame(&bytes.slice(p..), format::COMMIT_PAYLOAD_LEN as u64),
+                read_frame(
+                    &bytes.slice(p..),
+                    format::COMMIT_PAYLOAD_LEN as u64,
+                    seal,
+                    p as u64
+                ),
                 Ok((Frame::Commit { .. }, _))
             )
     })
@@ -451,13 +473,13 @@ fn rewrite_header(path: &Path) -> Result<()> {
         .truncate(true)
         .open(path)
         .map_err(|e| io_error("opening", path, e))?;
-    f.write_all(&format::segment_header())
+    f.write_all(&Seal::new().header())
         .map_err(|e| io_error("writing", path, e))?;
     f.sync_all().map_err(|e| io_error("syncing", path, e))
 }
 
 /// Creates segment `id` durably: header written and synced, then the directory synced.
-pub(crate) fn create_segment(dir: &Path, id: u64) -> Result<Arc<File>> {
+pub(crate) fn create_segment(dir: &Path, id: u64) -> Result<Segment> {
     let path = segment_path(dir, id);
     let mut f = OpenOptions::new()
         .read(true)
@@ -465,8 +487,9 @@ pub(crate) fn create_segment(dir: &Path, id: u64) -> Result<Arc<File>> {
         .create_new(true)
         .open(&path)
         .map_err(|e| io_error("creating", &path, e))?;
+    let seal = Seal::new();
     let done = f
-        .write_all(&format::segment_header())
+        .write_all(&seal.header())
         .and_then(|()| f.sync_all())
         .and_then(|()| sync_dir(dir));
     if let Err(e) = done {
@@ -476,7 +499,10 @@ pub(crate) fn create_segment(dir: &Path, id: u64) -> Result<Arc<File>> {
         let _ = sync_dir(dir);
         return Err(io_error("creating", &path, e));
     }
-    Ok(Arc::new(f))
+    Ok(Segment {
+        file: Arc::new(f),
+        seal,
+    })
 }
 
 /// Seals the active segment (sync, hint file) and makes segment `next` the active one.
@@ -488,8 +514,8 @@ pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Resul
         return Err(io_error("syncing", &old, e));
     }
     write_hint(inner, w.id, w.len, &w.hints)?;
-    let file = create_segment(&inner.dir, next)?;
-    inner.segments.write().insert(next, file.clone());
+    let segment = create_segment(&inner.dir, next)?;
+    inner.segments.write().insert(next, segment.clone());
     inner.stats.lock().insert(
         next,
         SegStat {
@@ -499,7 +525,13 @@ pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Resul
     );
     // The old writer's frame buffer is kept: it is sized for the batches this store writes.
     let scratch = std::mem::take(&mut w.scratch);
-    *w = Writer::new(next, file, SEGMENT_HEADER_LEN, HintLog::new(), &inner.opts);
+    *w = Writer::new(
+        next,
+        segment,
+        SEGMENT_HEADER_LEN,
+        HintLog::new(),
+        &inner.opts,
+    );
     w.scratch = scratch;
     Ok(())
 }

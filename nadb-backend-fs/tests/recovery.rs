@@ -551,6 +551,80 @@ async fn damage_before_intact_batches_in_the_last_segment_is_corrupt() -> Result
     repaired.close().await
 }
 
+/// A torn batch whose value holds intact frames (here a copy of the store's own segment, as a
+/// backup kept in the store would) is still a torn tail: the copied commit frames do not pass
+/// for batches written after the damage, so opening cuts the tail instead of failing.
+#[tokio::test]
+async fn frames_copied_into_a_torn_value_are_not_taken_for_later_batches() -> Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let space = Space::default();
+    let b = FsBackend::open(dir.path()).await?;
+    for i in 0..5u64 {
+        b.put(&space, &format!("k{i}"), record(&format!("v{i}"), i + 1))
+            .await?;
+    }
+    b.sync().await?;
+    let want = contents(&b, &space).await?;
+    let seg = segments(dir.path())[0].clone();
+    let committed = fs::metadata(&seg).expect("stat").len();
+    let copy = fs::read(&seg).expect("read");
+    let mut meta = Meta::new(Timestamp::from_millis(1_700_000_000_000), 99);
+    meta.value_len = copy.len() as u64;
+    meta.stored_len = copy.len() as u64;
+    b.put(&space, "backup", Record::new(Bytes::from(copy), meta))
+        .await?;
+    b.sync().await?;
+    drop(b); // no close: no hint file, the segment is scanned
+    // Torn inside the backup's frame, after every frame it holds.
+    let full = fs::metadata(&seg).expect("stat").len();
+    let f = fs::OpenOptions::new().write(true).open(&seg).expect("open");
+    f.set_len(full - 20).expect("truncate");
+    drop(f);
+    let reopened = FsBackend::open(dir.path()).await?;
+    assert_eq!(contents(&reopened, &space).await?, want);
+    assert_eq!(fs::metadata(&seg).expect("stat").len(), committed);
+    reopened.close().await
+}
+
+/// A store whose segment is in format 1 (checksums over the payload alone) opens, reads,
+/// takes writes in that segment and reopens with them; a torn tail in it is still cut.
+#[tokio::test]
+async fn a_format_1_segment_is_read_and_appended_to() -> Result<()> {
+    use bytes::BytesMut;
+    use nadb_backend_fs::format::{Seal, commit_frame, put_frame};
+    let dir = tempfile::tempdir().expect("dir");
+    let space = Space::default();
+    let seal = Seal::unsalted();
+    let mut seg = seal.header().to_vec();
+    let mut frames = BytesMut::new();
+    let old = record("old", 1);
+    put_frame(&mut frames, &space, "old", &old.meta, &old.value)?;
+    commit_frame(&mut frames, 1)?;
+    seal.sign(&mut frames, seg.len() as u64);
+    seg.extend_from_slice(&frames);
+    let path = dir.path().join("seg-0000000000000001.log");
+    fs::write(&path, &seg).expect("write");
+    let b = FsBackend::open(dir.path()).await?;
+    assert_eq!(b.get(&space, "old").await?.expect("old").value, "old");
+    b.put(&space, "new", record("new", 2)).await?;
+    b.sync().await?;
+    drop(b); // no close: no hint file, the segment is scanned
+    assert_eq!(segments(dir.path()), std::slice::from_ref(&path));
+    let header = fs::read(&path).expect("read")[..16].to_vec();
+    assert_eq!(header, seal.header());
+    // Torn: the start of one more frame.
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    std::io::Write::write_all(&mut f, &[9, 0, 0, 0, 1]).expect("append");
+    drop(f);
+    let b = FsBackend::open(dir.path()).await?;
+    let got = contents(&b, &space).await?;
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["new", "old"]);
+    b.close().await
+}
+
 /// A large torn batch whose bytes claim long frame lengths at every position is cut like any
 /// torn tail, without a checksum over each claimed length (which made opening take hours).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
