@@ -44,6 +44,8 @@ pub enum Fault {
 #[derive(Clone, Copy, Debug)]
 enum When {
     Next(u64),
+    /// Lets the first count of calls through, then fails the second count.
+    After(u64, u64),
     Rate(f64),
     Always,
 }
@@ -181,6 +183,30 @@ impl FaultyBackend {
         });
     }
 
+    /// Lets the next `skip` calls of `op` through, then fails the `n` after them: a fault in
+    /// the middle of a run of calls, such as the second chunk of a flush.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use nadb_core::{BackendExt, MemoryBackend, Meta, Record, Space, Timestamp};
+    /// use nadb_testkit::{Fault, FaultOp, FaultyBackend};
+    /// let b = FaultyBackend::new(MemoryBackend::new(), 0);
+    /// b.fail_after(FaultOp::Apply, 1, 1, Fault::Permanent);
+    /// let r = || Record::new(bytes::Bytes::new(), Meta::new(Timestamp::EPOCH, 1));
+    /// let space = Space::default();
+    /// assert!(b.put(&space, "a", r()).await.is_ok());
+    /// assert!(b.put(&space, "b", r()).await.is_err());
+    /// assert!(b.put(&space, "c", r()).await.is_ok());
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn fail_after(&self, op: FaultOp, skip: u64, n: u64, fault: Fault) {
+        self.rules.lock().push(Rule {
+            op,
+            fault,
+            when: When::After(skip, n),
+        });
+    }
+
     /// Fails each call of `op` with probability `p` (0.0..=1.0).
     pub fn fail_rate(&self, op: FaultOp, p: f64, fault: Fault) {
         self.rules.lock().push(Rule {
@@ -246,6 +272,15 @@ impl FaultyBackend {
                     *n -= 1;
                     true
                 }
+                When::After(0, 0) => false,
+                When::After(0, n) => {
+                    *n -= 1;
+                    true
+                }
+                When::After(skip, _) => {
+                    *skip -= 1;
+                    false
+                }
                 When::Rate(p) => self.rng.lock().random_bool(*p),
                 When::Always => true,
             };
@@ -254,7 +289,7 @@ impl FaultyBackend {
                 break;
             }
         }
-        rules.retain(|r| !matches!(r.when, When::Next(0)));
+        rules.retain(|r| !matches!(r.when, When::Next(0) | When::After(0, 0)));
         let Some(fault) = hit else {
             return Ok(None);
         };

@@ -949,3 +949,40 @@ async fn dropping_the_store_during_a_sweeper_round_loses_nothing() -> Result<()>
     }
     panic!("writes taken by a sweeper round were lost when the store was dropped");
 }
+
+/// When a round's sync fails after a later chunk of it failed to apply, the dead-letter queue
+/// still lists its entries oldest first, so a full queue evicts the oldest write, not a newer one.
+#[tokio::test]
+async fn dead_letters_stay_oldest_first_when_a_sync_fails_after_a_chunk() -> Result<()> {
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 7));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(WriteConfig {
+            chunk_size: 1,
+            dlq_capacity: 2,
+            ..quick_retries()
+        })
+        .build()
+        .await?;
+    for key in ["a", "b", "c"] {
+        store.set(key, key).await?;
+    }
+    // The first chunk applies, the second and third fail; then the sync fails too, which
+    // fails the first chunk after the other two.
+    faulty.fail_after(FaultOp::Apply, 1, 2, Fault::Permanent);
+    faulty.fail_always(FaultOp::Sync, Fault::Permanent);
+    assert!(store.flush().await.is_err());
+    let dlq = store.dlq();
+    let keys: Vec<&str> = dlq.iter().map(|d| d.batch.ops[0].key()).collect();
+    assert_eq!(keys, ["b", "c"], "the oldest entry, a, is the one evicted");
+    assert!(dlq.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(store.dlq_summary().evicted, 1);
+    faulty.heal();
+    store.retry_dlq().await?;
+    store.flush().await?;
+    for key in ["b", "c"] {
+        let stored = faulty.inner().get(&Space::default(), key).await?;
+        assert_eq!(stored.expect("persisted").value, key);
+    }
+    Ok(())
+}

@@ -4,7 +4,8 @@ use super::{DeadLetter, DlqSummary, Store};
 use crate::error::Result;
 
 impl Store {
-    /// The batches the backend refused after retries, oldest first (with their values).
+    /// The batches the backend refused after retries, in write order, oldest first (with their
+    /// values).
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -1246,6 +1246,10 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
 /// Settles failed units: a waiting writer will be told (its write was never acknowledged, so
 /// nothing of it is kept); a buffered unit goes to the dead-letter queue, evicting the oldest
 /// entry when full.
+///
+/// The queue is kept in write order: a round's units can fail out of order (a failed sync
+/// fails chunks applied before a chunk that had already failed), and a retried entry fails
+/// again after newer ones.
 fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Timestamp) {
     for (u, e) in failed {
         if u.ack.is_some() {
@@ -1258,12 +1262,16 @@ fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Time
                 m.mark_dead(&op.key, u.seq);
             }
         }
-        st.dlq.push_back(DeadLetter {
-            seq: u.seq,
-            batch: u.writes.to_batch(),
-            error: e.to_string(),
-            failed_at: now,
-        });
+        let at = st.dlq.partition_point(|d| d.seq < u.seq);
+        st.dlq.insert(
+            at,
+            DeadLetter {
+                seq: u.seq,
+                batch: u.writes.to_batch(),
+                error: e.to_string(),
+                failed_at: now,
+            },
+        );
         while st.dlq.len() > p.config.dlq_capacity {
             if let Some(old) = st.dlq.pop_front() {
                 p.dlq_evicted.fetch_add(1, Relaxed);
