@@ -977,6 +977,9 @@ async fn dead_letters_stay_oldest_first_when_a_sync_fails_after_a_chunk() -> Res
     assert_eq!(keys, ["b", "c"], "the oldest entry, a, is the one evicted");
     assert!(dlq.windows(2).all(|w| w[0].seq < w[1].seq));
     assert_eq!(store.dlq_summary().evicted, 1);
+    // The last failure was the sync's, though its entry is not the newest write.
+    let last = store.dlq_summary().last_error.expect("an error");
+    assert!(last.contains("in Sync"), "{last}");
     faulty.heal();
     store.retry_dlq().await?;
     store.flush().await?;

@@ -162,7 +162,8 @@ struct Unit {
 /// A batch the backend refused; see [`Store::dlq`](super::Store::dlq).
 #[derive(Clone, Debug)]
 pub struct DeadLetter {
-    /// Position in the store's write order.
+    /// Position in the store's write order (a batch sent again by
+    /// [`Store::retry_dlq`](super::Store::retry_dlq) takes a new one).
     pub seq: u64,
     /// The writes not persisted (ops superseded by a later persisted write are removed).
     pub batch: Batch,
@@ -234,6 +235,9 @@ struct State {
     spare: VecDeque<Unit>,
     overlay: FastMap<Space, Overlay>,
     dlq: VecDeque<DeadLetter>,
+    /// The error of the last write dead-lettered (the queue is in write order, not failure
+    /// order).
+    last_dlq_error: Option<String>,
     flush_target: u64,
     shutdown: bool,
 }
@@ -467,7 +471,7 @@ impl Pipeline {
             ops: st.dlq.iter().map(|d| d.batch.ops.len() as u64).sum(),
             bytes: st.dlq.iter().map(|d| batch_bytes(&d.batch) as u64).sum(),
             evicted: self.dlq_evicted.load(Relaxed),
-            last_error: st.dlq.back().map(|d| d.error.clone()),
+            last_error: st.last_dlq_error.clone().filter(|_| !st.dlq.is_empty()),
         }
     }
 
@@ -1248,8 +1252,7 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
 /// entry when full.
 ///
 /// The queue is kept in write order: a round's units can fail out of order (a failed sync
-/// fails chunks applied before a chunk that had already failed), and a retried entry fails
-/// again after newer ones.
+/// fails chunks applied before a chunk that had already failed).
 fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Timestamp) {
     for (u, e) in failed {
         if u.ack.is_some() {
@@ -1257,6 +1260,7 @@ fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Time
             continue;
         }
         tracing::warn!(error = %e, ops = u.writes.ops.len(), "writes dead-lettered");
+        st.last_dlq_error = Some(e.to_string());
         if let Some(m) = st.overlay.get_mut(&u.writes.space) {
             for op in &u.writes.ops {
                 m.mark_dead(&op.key, u.seq);
