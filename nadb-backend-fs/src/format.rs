@@ -6,7 +6,8 @@
 //! starts with a 16-byte header and continues with frames:
 //!
 //! ```text
-//! header  := "NADBSEG\0" (8) | format version u32 LE (= 2) | salt u32 LE
+//! header  := "NADBSEG\0" (8) | format version u16 LE (= 2) | header check u16 LE | salt u32 LE
+//! header check := low 16 bits of CRC32C of (magic | version | salt)
 //! frame   := payload length u32 LE | checksum u32 LE | payload
 //! checksum:= CRC32C of (salt u32 LE | frame offset in the segment u64 LE | payload)
 //! payload := 1 (put)    | space | key | record      (record: nadb-core's record format v1)
@@ -23,10 +24,15 @@
 //!
 //! The salt is drawn at random when a segment is created. With the offset, it makes a frame's
 //! checksum hold only where the frame was written: frame-shaped bytes anywhere else, such as a
-//! value holding a copy of a segment (even of its own), never pass for a frame. Recovery
-//! relies on that when it looks past a damaged frame for intact batches (see
-//! [`Seal`]). Format 1 segments, whose header has version 1 and a zero where the salt is
-//! now, checksum the payload alone; they are still read, and written to while active.
+//! value holding a copy of a segment (even of its own), pass for a frame only by a 1 in 2^32
+//! checksum collision. Recovery relies on that when it looks past a damaged frame for intact
+//! batches (see [`Seal`]). The header check makes a damaged salt a damaged header (corruption)
+//! rather than a segment whose every frame fails (which would read as a tail torn at its
+//! start).
+//!
+//! Format 1 segments have a 16-byte header of the magic, version 1 as a u32 and a zero u32,
+//! and checksum the payload alone. They are still read; opening a store whose last segment is
+//! one starts a new segment, so nothing more is written in format 1.
 //!
 //! # Hint files
 //!
@@ -54,9 +60,9 @@ pub const SEGMENT_HEADER_LEN: u64 = 16;
 const SEGMENT_MAGIC: &[u8; 8] = b"NADBSEG\0";
 const HINT_MAGIC: &[u8; 8] = b"NADBHNT\0";
 /// The segment format new segments are written in.
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u16 = 2;
 /// The first segment format, still read: checksums over the payload alone.
-const UNSALTED_VERSION: u32 = 1;
+const UNSALTED_VERSION: u16 = 1;
 /// The hint file format.
 const HINT_VERSION: u32 = 1;
 /// Bytes of a frame before its payload.
@@ -113,14 +119,15 @@ impl Seal {
     pub fn header(self) -> [u8; SEGMENT_HEADER_LEN as usize] {
         let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
         h[..8].copy_from_slice(SEGMENT_MAGIC);
-        let version = match self.0 {
+        match self.0 {
             Some(salt) => {
+                h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
                 h[12..].copy_from_slice(&salt.to_le_bytes());
-                FORMAT_VERSION
+                let check = header_check(&h);
+                h[10..12].copy_from_slice(&check.to_le_bytes());
             }
-            None => UNSALTED_VERSION,
-        };
-        h[8..12].copy_from_slice(&version.to_le_bytes());
+            None => h[8..12].copy_from_slice(&u32::from(UNSALTED_VERSION).to_le_bytes()),
+        }
         h
     }
 
@@ -131,10 +138,11 @@ impl Seal {
         if &h[..8] != SEGMENT_MAGIC {
             return None;
         }
-        let word = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-        match (word(8), word(12)) {
-            (FORMAT_VERSION, salt) => Some(Seal::with_salt(salt)),
-            (UNSALTED_VERSION, 0) => Some(Seal::unsalted()),
+        let half = |at: usize| u16::from_le_bytes([h[at], h[at + 1]]);
+        let salt = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
+        match (half(8), half(10)) {
+            (FORMAT_VERSION, check) if check == header_check(h) => Some(Seal::with_salt(salt)),
+            (UNSALTED_VERSION, 0) if salt == 0 => Some(Seal::unsalted()),
             _ => None,
         }
     }
@@ -142,10 +150,15 @@ impl Seal {
     /// Whether `bytes`, shorter than a header, are the start of one: what a crash while a
     /// segment was being created can leave.
     pub fn is_header_start(bytes: &[u8]) -> bool {
-        let mut known = [0u8; 12];
-        known[..8].copy_from_slice(SEGMENT_MAGIC);
-        known[8..].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        bytes.len() < SEGMENT_HEADER_LEN as usize && bytes.iter().zip(known).all(|(b, k)| *b == k)
+        // Each format's header, and how many of its bytes come before anything that varies.
+        let known = [
+            (Seal::unsalted().header(), SEGMENT_HEADER_LEN as usize),
+            (Seal::with_salt(0).header(), 10),
+        ];
+        bytes.len() < SEGMENT_HEADER_LEN as usize
+            && known
+                .iter()
+                .any(|(header, n)| bytes.iter().zip(&header[..*n]).all(|(b, k)| b == k))
     }
 
     /// The checksum of a frame at `offset` with `payload`.
@@ -170,11 +183,20 @@ impl Seal {
             let Some(payload) = frames.get(pos + FRAME_HEADER_LEN..end) else {
                 return;
             };
-            let crc = self.checksum(offset + pos as u64, payload);
+            let crc = self.checksum(offset.wrapping_add(pos as u64), payload);
             frames[pos + 4..pos + 8].copy_from_slice(&crc.to_le_bytes());
             pos = end;
         }
     }
+}
+
+/// The check of a format 2 header: over the magic, version and salt.
+fn header_check(h: &[u8]) -> u16 {
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&h[..10]),
+        &h[12..SEGMENT_HEADER_LEN as usize],
+    );
+    crc as u16
 }
 
 impl Default for Seal {
@@ -810,7 +832,9 @@ mod tests {
             commit_payload
         );
         assert_eq!(hex, want);
-        let header = *b"NADBSEG\0\x02\0\0\0\x0d\x0c\x0b\x0a";
+        let check = crc32c::crc32c(b"NADBSEG\0\x02\0\x0d\x0c\x0b\x0a") as u16;
+        let mut header = *b"NADBSEG\0\x02\0..\x0d\x0c\x0b\x0a";
+        header[10..12].copy_from_slice(&check.to_le_bytes());
         assert_eq!(seal.header(), header);
         assert_eq!(Seal::from_header(&header), Some(seal));
         let frames = b.freeze();
@@ -819,19 +843,25 @@ mod tests {
     }
 
     #[test]
-    fn headers_of_other_versions_are_refused() {
+    fn damaged_headers_and_other_versions_are_refused() {
+        for seal in [Seal::new(), Seal::unsalted()] {
+            let h = seal.header();
+            assert_eq!(Seal::from_header(&h), Some(seal));
+            assert!(Seal::from_header(&h[..15]).is_none());
+            for n in 0..h.len() {
+                assert!(Seal::is_header_start(&h[..n]), "{seal:?}: {n} bytes");
+            }
+            assert!(!Seal::is_header_start(&h));
+            // Any one flipped bit, the salt's included, makes it no header at all.
+            for bit in 0..h.len() * 8 {
+                let mut d = h;
+                d[bit / 8] ^= 1 << (bit % 8);
+                assert!(Seal::from_header(&d).is_none(), "{seal:?}: bit {bit}");
+            }
+        }
         let mut h = Seal::new().header();
-        assert!(Seal::from_header(&h).is_some());
-        assert!(Seal::from_header(&h[..15]).is_none());
-        assert!(Seal::is_header_start(&h[..15]));
-        assert!(!Seal::is_header_start(&h));
         h[8] = 3;
-        assert!(Seal::from_header(&h).is_none());
         assert!(!Seal::is_header_start(&h[..12]));
-        // Version 1 had a reserved zero where the salt is.
-        let mut v1 = Seal::unsalted().header();
-        v1[12] = 1;
-        assert!(Seal::from_header(&v1).is_none());
     }
 
     fn hex_bytes(s: &str) -> Vec<u8> {

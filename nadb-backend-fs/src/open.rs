@@ -127,12 +127,8 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
             .write(true)
             .open(&path)
             .map_err(|e| io_error("opening", &path, e))?;
-        // Replay has checked or rewritten every header; one read from a hint file has not
-        // been looked at yet.
-        let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
-        f.read_exact(&mut header)
-            .map_err(|e| io_error("reading", &path, e))?;
-        let seal = Seal::from_header(&header).ok_or_else(|| Error::Corrupt {
+        // Replay has checked (or rewritten) every header.
+        let seal = read_seal(&mut f).ok_or_else(|| Error::Corrupt {
             location: path.display().to_string(),
             offset: Some(0),
             reason: "bad segment header".into(),
@@ -146,7 +142,24 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
         );
     }
     let writer = match ids.last() {
-        Some(&id) => Writer::new(id, segments[&id].clone(), lens[&id], last_hints, &opts),
+        Some(&id) => {
+            let last = segments[&id].clone();
+            if last.seal == Seal::unsalted() {
+                // Format 1 is read, not written: its checksums do not bind a frame to its place.
+                let next = id.checked_add(1).ok_or_else(ids_exhausted)?;
+                let path = segment_path(&dir, id);
+                last.file
+                    .sync_data()
+                    .map_err(|e| io_error("syncing", &path, e))?;
+                write_hint_file(&dir, id, lens[&id], &last_hints)?;
+                let segment = create_segment(&dir, next)?;
+                segments.insert(next, segment.clone());
+                lens.insert(next, SEGMENT_HEADER_LEN);
+                Writer::new(next, segment, SEGMENT_HEADER_LEN, HintLog::new(), &opts)
+            } else {
+                Writer::new(id, last, lens[&id], last_hints, &opts)
+            }
+        }
         None => {
             let segment = create_segment(&dir, 1)?;
             segments.insert(1, segment.clone());
@@ -242,7 +255,8 @@ fn replay(
     let file_len = fs::metadata(&path)
         .map_err(|e| io_error("reading", &path, e))?
         .len();
-    if let Ok(hint) = fs::read(hint_path(dir, id)) {
+    let header_ok = File::open(&path).is_ok_and(|mut f| read_seal(&mut f).is_some());
+    if header_ok && let Ok(hint) = fs::read(hint_path(dir, id)) {
         let hint = Bytes::from(hint);
         if let Ok(file) = HintFile::open(&hint)
             && file.segment_len() == file_len
@@ -287,6 +301,7 @@ fn replay(
         }
     }
     let bytes = Bytes::from(fs::read(&path).map_err(|e| io_error("reading", &path, e))?);
+    // Checked here rather than trusted from a hint: a damaged header is handled below.
     let Some(seal) = Seal::from_header(&bytes) else {
         if is_last && Seal::is_header_start(&bytes) {
             // Created but its header never fully reached the disk: start it afresh.
@@ -373,6 +388,14 @@ fn replay(
         why,
     )?;
     Ok((len, hints))
+}
+
+/// The seal in the header of the segment `f` (read from its start); `None` when the header
+/// cannot be read or is not valid.
+fn read_seal(f: &mut File) -> Option<Seal> {
+    let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
+    f.read_exact(&mut header).ok()?;
+    Seal::from_header(&header)
 }
 
 /// Whether a valid commit frame starts anywhere after `at` (checksums bind a frame to where it
@@ -548,13 +571,16 @@ pub(crate) fn ids_exhausted() -> Error {
 
 /// Writes the hint file of segment `id`.
 pub(crate) fn write_hint(inner: &Inner, id: u64, len: u64, hints: &HintLog) -> Result<()> {
-    let path = hint_path(&inner.dir, id);
+    write_hint_file(&inner.dir, id, len, hints)
+}
+
+fn write_hint_file(dir: &Path, id: u64, len: u64, hints: &HintLog) -> Result<()> {
+    let path = hint_path(dir, id);
     let Some((header, body, crc)) = hints.parts(len) else {
         // Only an entry that cannot be encoded gets here; opening scans the segment instead.
         return Ok(());
     };
-    write_atomic(&inner.dir, &path, &[&header, body, &crc])
-        .map_err(|e| io_error("writing", &path, e))
+    write_atomic(dir, &path, &[&header, body, &crc]).map_err(|e| io_error("writing", &path, e))
 }
 
 /// Syncs the active segment, writes its hint so the next open is fast, releases the lock.

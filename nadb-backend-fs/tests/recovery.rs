@@ -586,10 +586,10 @@ async fn frames_copied_into_a_torn_value_are_not_taken_for_later_batches() -> Re
     reopened.close().await
 }
 
-/// A store whose segment is in format 1 (checksums over the payload alone) opens, reads,
-/// takes writes in that segment and reopens with them; a torn tail in it is still cut.
+/// A store whose last segment is in format 1 (checksums over the payload alone) opens and
+/// reads it, and writes what comes next to a new segment in the current format.
 #[tokio::test]
-async fn a_format_1_segment_is_read_and_appended_to() -> Result<()> {
+async fn a_format_1_segment_is_read_and_new_writes_go_to_a_new_segment() -> Result<()> {
     use bytes::BytesMut;
     use nadb_backend_fs::format::{Seal, commit_frame, put_frame};
     let dir = tempfile::tempdir().expect("dir");
@@ -602,27 +602,72 @@ async fn a_format_1_segment_is_read_and_appended_to() -> Result<()> {
     commit_frame(&mut frames, 1)?;
     seal.sign(&mut frames, seg.len() as u64);
     seg.extend_from_slice(&frames);
-    let path = dir.path().join("seg-0000000000000001.log");
-    fs::write(&path, &seg).expect("write");
+    let first = dir.path().join("seg-0000000000000001.log");
+    fs::write(&first, &seg).expect("write");
     let b = FsBackend::open(dir.path()).await?;
     assert_eq!(b.get(&space, "old").await?.expect("old").value, "old");
     b.put(&space, "new", record("new", 2)).await?;
     b.sync().await?;
-    drop(b); // no close: no hint file, the segment is scanned
-    assert_eq!(segments(dir.path()), std::slice::from_ref(&path));
-    let header = fs::read(&path).expect("read")[..16].to_vec();
-    assert_eq!(header, seal.header());
-    // Torn: the start of one more frame.
-    let mut f = fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .expect("open");
-    std::io::Write::write_all(&mut f, &[9, 0, 0, 0, 1]).expect("append");
-    drop(f);
+    drop(b); // no close: no hint file for the active segment, it is scanned
+    assert_eq!(
+        fs::read(&first).expect("read"),
+        seg,
+        "format 1 is not written"
+    );
+    let second = dir.path().join("seg-0000000000000002.log");
+    assert_eq!(segments(dir.path()), [first, second.clone()]);
+    let header = fs::read(&second).expect("read")[..16].to_vec();
+    assert!(Seal::from_header(&header).is_some_and(|s| s != Seal::unsalted()));
     let b = FsBackend::open(dir.path()).await?;
     let got = contents(&b, &space).await?;
     assert_eq!(got.keys().collect::<Vec<_>>(), ["new", "old"]);
     b.close().await
+}
+
+/// A hint file is not trusted for a segment whose header is damaged: repair quarantines the
+/// segment instead of opening failing (or its frames failing every read).
+#[tokio::test]
+async fn a_damaged_header_under_a_valid_hint_is_repaired() -> Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let space = Space::default();
+    let b = FsBackend::open_with(dir.path(), small_segments()).await?;
+    for i in 0..40u64 {
+        b.put(&space, &format!("k{i:02}"), record(&"v".repeat(200), i + 1))
+            .await?;
+    }
+    b.close().await?;
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 3, "{} segments", segs.len());
+    // The first segment is sealed and has a hint file; flip a bit of its salt.
+    assert!(segs[0].with_extension("hint").exists());
+    let mut bytes = fs::read(&segs[0]).expect("read");
+    bytes[13] ^= 0x01;
+    fs::write(&segs[0], &bytes).expect("write");
+    assert!(matches!(
+        FsBackend::open_with(dir.path(), small_segments()).await,
+        Err(Error::Corrupt {
+            offset: Some(0),
+            ..
+        })
+    ));
+    let repaired = FsBackend::open_with(
+        dir.path(),
+        FsOptions {
+            repair: true,
+            ..small_segments()
+        },
+    )
+    .await?;
+    let report = repaired.repair_report().expect("report");
+    assert_eq!(report.quarantined.len(), 1);
+    assert_eq!(report.quarantined[0].segment, segs[0]);
+    let left = contents(&repaired, &space).await?;
+    assert!(
+        !left.is_empty() && left.len() < 40,
+        "{} keys left",
+        left.len()
+    );
+    repaired.close().await
 }
 
 /// A large torn batch whose bytes claim long frame lengths at every position is cut like any
@@ -741,40 +786,54 @@ async fn a_failed_compaction_leaves_no_files_and_is_not_retried_at_once() -> Res
 
 /// A damaged header on the last segment is corruption, not a torn write (headers are synced
 /// when a segment is created): opening refuses instead of setting the whole segment aside,
-/// and repair reports it.
+/// and repair reports it. So for damage in the salt, which would otherwise make every frame
+/// fail its checksum and look like a tail torn right after the header.
 #[tokio::test]
 async fn a_damaged_header_on_the_last_segment_is_corrupt() -> Result<()> {
-    let dir = tempfile::tempdir().expect("dir");
+    let src = tempfile::tempdir().expect("dir");
     let space = Space::default();
-    let b = FsBackend::open(dir.path()).await?;
+    let b = FsBackend::open(src.path()).await?;
     for i in 0..5u64 {
         b.put(&space, &format!("k{i}"), record("v", i + 1)).await?;
     }
     b.sync().await?;
     drop(b); // no close: no hint file, the segment is scanned
-    let seg = segments(dir.path())[0].clone();
-    let mut bytes = fs::read(&seg).expect("read");
-    bytes[0] ^= 0x01;
-    fs::write(&seg, &bytes).expect("write");
-    assert!(matches!(
-        FsBackend::open(dir.path()).await,
-        Err(Error::Corrupt { .. })
-    ));
-    assert_eq!(
-        fs::read(&seg).expect("read"),
-        bytes,
-        "the segment was changed"
-    );
-    let repair = FsOptions {
-        repair: true,
-        ..FsOptions::default()
-    };
-    let repaired = FsBackend::open_with(dir.path(), repair).await?;
-    assert_eq!(
-        repaired.repair_report().expect("report").quarantined.len(),
-        1
-    );
-    repaired.close().await
+    let name = segments(src.path())[0]
+        .file_name()
+        .expect("name")
+        .to_owned();
+    // Magic, version, header check, salt.
+    for at in [0, 8, 10, 13] {
+        let dir = tempfile::tempdir().expect("dir");
+        copy_dir(src.path(), dir.path());
+        let seg = dir.path().join(&name);
+        let mut bytes = fs::read(&seg).expect("read");
+        bytes[at] ^= 0x01;
+        fs::write(&seg, &bytes).expect("write");
+        assert!(
+            matches!(
+                FsBackend::open(dir.path()).await,
+                Err(Error::Corrupt { .. })
+            ),
+            "byte {at}"
+        );
+        assert_eq!(
+            fs::read(&seg).expect("read"),
+            bytes,
+            "byte {at}: the segment was changed"
+        );
+        let repair = FsOptions {
+            repair: true,
+            ..FsOptions::default()
+        };
+        let repaired = FsBackend::open_with(dir.path(), repair).await?;
+        assert_eq!(
+            repaired.repair_report().expect("report").quarantined.len(),
+            1
+        );
+        repaired.close().await?;
+    }
+    Ok(())
 }
 
 /// Compaction keeps records whose expiry has passed by the wall clock: expiry is the store's
