@@ -10,7 +10,7 @@ use nadb_core::{
     Timestamp,
 };
 use parking_lot::Mutex;
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, params};
 
 use crate::queries::{self, INDEX, KeyWriter};
 use crate::sql::{db_error, open_connection};
@@ -64,7 +64,7 @@ impl SqliteIndex {
     /// Opens (creating if needed) an index file.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteIndex> {
         let path = path.as_ref();
-        let conn = open_connection(path, OpenFlags::default(), true)?;
+        let conn = open_connection(path, crate::WRITER_FLAGS, true)?;
         SqliteIndex::with(conn, path.display().to_string())
     }
 
@@ -83,9 +83,14 @@ impl SqliteIndex {
         })
     }
 
+    /// Runs `f` on the connection, in place like the backend's writes (see
+    /// [`blocking`](crate::blocking)): waiting for another process's lock does not stall the
+    /// runtime's other tasks.
     fn run<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let mut c = self.conn.lock();
-        f(&mut c).map_err(|e| db_error(&self.location, e))
+        crate::blocking(|| {
+            let mut c = self.conn.lock();
+            f(&mut c).map_err(|e| db_error(&self.location, e))
+        })
     }
 }
 
@@ -98,7 +103,7 @@ fn put(w: &mut KeyWriter<'_>, space: &Space, key: &str, meta: &Meta) -> rusqlite
         space.namespace(),
         key,
         meta.version as i64,
-        meta.expires_at.map(|t| t.as_millis() as i64),
+        meta.expires_at.map(queries::millis),
         meta.stored_len as i64
     ])?;
     w.write_tags(key, meta)

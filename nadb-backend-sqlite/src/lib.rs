@@ -58,6 +58,19 @@ use crate::sql::{Writer, db_error, open_connection};
 
 /// Reader connections kept open for a file database.
 const READERS: usize = 4;
+
+/// How the writer opens a file. Without `SQLITE_OPEN_URI`: a path is a file name, never a
+/// `file:` URI whose parameters (`nolock=1`, …) change what the backend does.
+const WRITER_FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE
+    .union(OpenFlags::SQLITE_OPEN_CREATE)
+    .union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+/// How readers open the file (no URI either).
+const READER_FLAGS: OpenFlags =
+    OpenFlags::SQLITE_OPEN_READ_ONLY.union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
+/// Largest value stored: SQLite refuses a blob or row past 10^9 bytes, and the row also holds
+/// the key and metadata.
+const MAX_VALUE_SIZE: u64 = 1_000_000_000 - (1 << 20);
 /// How long a connection waits for another process's lock before reporting busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -122,7 +135,7 @@ impl SqliteBackend {
         let (open_path, loc) = (path.clone(), location.clone());
         let writer = tokio::task::spawn_blocking(move || -> Result<Writer> {
             let mut conn = match &open_path {
-                Some(p) => open_connection(p, OpenFlags::default(), true)?,
+                Some(p) => open_connection(p, WRITER_FLAGS, true)?,
                 None => Connection::open_in_memory().map_err(|e| db_error(&loc, e))?,
             };
             schema::migrate(&mut conn).map_err(|e| db_error(&loc, e))?;
@@ -133,13 +146,7 @@ impl SqliteBackend {
         let mut readers = Vec::new();
         if let Some(p) = &path {
             for _ in 0..READERS {
-                readers.push(open_connection(
-                    p,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | OpenFlags::SQLITE_OPEN_URI
-                        | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    false,
-                )?);
+                readers.push(open_connection(p, READER_FLAGS, false)?);
             }
         }
         Ok(SqliteBackend(Arc::new(Inner {
@@ -151,6 +158,7 @@ impl SqliteBackend {
                     atomic_batch: true,
                     ordered_scan: true,
                     multi_process: path.is_some(),
+                    max_value_size: Some(MAX_VALUE_SIZE),
                     ..Capabilities::none()
                 },
             },
@@ -189,13 +197,7 @@ impl SqliteBackend {
         let conn = self.0.readers.lock().pop();
         let conn = match conn {
             Some(c) => c,
-            None => open_connection(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                false,
-            )?,
+            None => open_connection(path, READER_FLAGS, false)?,
         };
         // Reads are short and mostly served from SQLite's page cache.
         let result = blocking(|| f(&conn)).map_err(|e| db_error(&location, e));
@@ -228,8 +230,14 @@ impl StorageBackend for SqliteBackend {
 
     async fn get_many(&self, space: &Space, keys: &[String]) -> Result<Vec<Option<Record>>> {
         let (space, keys) = (space.clone(), keys.to_vec());
-        self.read(move |c| keys.iter().map(|k| sql::get(c, &space, k)).collect())
-            .await
+        self.read(move |c| {
+            // One read transaction: the keys as one commit left them, not a mix of two.
+            let tx = c.unchecked_transaction()?;
+            let found = keys.iter().map(|k| sql::get(&tx, &space, k)).collect();
+            tx.finish()?;
+            found
+        })
+        .await
     }
 
     async fn apply(&self, batch: &Batch) -> Result<()> {

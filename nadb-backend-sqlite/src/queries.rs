@@ -45,8 +45,11 @@ pub(crate) const INDEX: Tables = Tables {
     any_tag: "SELECT EXISTS (SELECT 1 FROM nadb_index_tags WHERE db = ?1 AND ns = ?2)",
 };
 
-fn millis(t: Timestamp) -> i64 {
-    t.as_millis() as i64
+/// A time as SQLite stores it: milliseconds in an `INTEGER` (a signed 64-bit number), so a
+/// time past its largest (some 292 million years from now) is stored as that largest, keeping
+/// SQL comparisons with it right.
+pub(crate) fn millis(t: Timestamp) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn limit(n: usize) -> i64 {

@@ -31,7 +31,15 @@ pub(crate) fn db_error(location: &str, e: rusqlite::Error) -> Error {
 /// Opens a connection to a database file (WAL, busy timeout); the writer also migrates.
 pub(crate) fn open_connection(path: &Path, flags: OpenFlags, writer: bool) -> Result<Connection> {
     let loc = path.display().to_string();
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| db_error(&loc, e))?;
+    // SQLite reads a name starting with `file:` as a URI whatever the flags say, and its
+    // parameters can turn off locking or keep the data in memory: `./` keeps it a file name.
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let path = if bytes.len() >= 5 && bytes[..5].eq_ignore_ascii_case(b"file:") {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    };
+    let conn = Connection::open_with_flags(&path, flags).map_err(|e| db_error(&loc, e))?;
     conn.busy_timeout(crate::BUSY_TIMEOUT)
         .map_err(|e| db_error(&loc, e))?;
     if writer {
@@ -219,9 +227,9 @@ fn apply(
                         &record.value[..],
                         m.codec.id(),
                         m.value_len as i64,
-                        m.created_at.as_millis() as i64,
-                        m.updated_at.as_millis() as i64,
-                        m.expires_at.map(|t| t.as_millis() as i64),
+                        queries::millis(m.created_at),
+                        queries::millis(m.updated_at),
+                        m.expires_at.map(queries::millis),
                         m.version as i64,
                         m.tags.join("\n"),
                     ])?;
