@@ -148,6 +148,13 @@ fn small_segments() -> FsOptions {
     }
 }
 
+fn repairing_small_segments() -> FsOptions {
+    FsOptions {
+        repair: true,
+        ..small_segments()
+    }
+}
+
 /// A hint file whose checksum holds but whose last entry does not decode is ignored whole:
 /// the segment is scanned instead, so every op counts once and in order.
 #[tokio::test]
@@ -252,14 +259,7 @@ async fn bit_flips_in_sealed_segments_are_corrupt_and_repairable() -> Result<()>
             }
             other => panic!("flip at {offset}: expected Corrupt, got {other:?}"),
         }
-        let repaired = FsBackend::open_with(
-            dir.path(),
-            FsOptions {
-                repair: true,
-                ..small_segments()
-            },
-        )
-        .await?;
+        let repaired = FsBackend::open_with(dir.path(), repairing_small_segments()).await?;
         let report = repaired.repair_report().expect("a repair report").clone();
         assert_eq!(report.quarantined.len(), 1);
         assert!(report.quarantined[0].side_file.exists());
@@ -650,14 +650,7 @@ async fn a_damaged_header_under_a_valid_hint_is_repaired() -> Result<()> {
             ..
         })
     ));
-    let repaired = FsBackend::open_with(
-        dir.path(),
-        FsOptions {
-            repair: true,
-            ..small_segments()
-        },
-    )
-    .await?;
+    let repaired = FsBackend::open_with(dir.path(), repairing_small_segments()).await?;
     let report = repaired.repair_report().expect("report");
     assert_eq!(report.quarantined.len(), 1);
     assert_eq!(report.quarantined[0].segment, segs[0]);
