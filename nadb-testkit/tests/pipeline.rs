@@ -24,10 +24,15 @@ fn quick_retries() -> WriteConfig {
 
 /// A store with the manual policy and quick retries over a fault-injecting memory backend.
 async fn manual_store(seed: u64) -> Result<(Arc<FaultyBackend>, Store)> {
+    manual_store_with(seed, quick_retries()).await
+}
+
+/// [`manual_store`] with its own write settings.
+async fn manual_store_with(seed: u64, config: WriteConfig) -> Result<(Arc<FaultyBackend>, Store)> {
     let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), seed));
     let store = Store::builder(faulty.clone())
         .flush_policy(FlushPolicy::Manual)
-        .write_config(quick_retries())
+        .write_config(config)
         .build()
         .await?;
     Ok((faulty, store))
@@ -440,15 +445,14 @@ async fn a_read_only_commit_retried_after_a_change_is_a_conflict() -> Result<()>
 /// longer readable (reads agree with the backend); clear_dlq drops the rest.
 #[tokio::test]
 async fn dlq_overflow_is_counted_and_clear_restores_agreement() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 1));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(WriteConfig {
+    let (faulty, store) = manual_store_with(
+        1,
+        WriteConfig {
             dlq_capacity: 2,
             ..quick_retries()
-        })
-        .build()
-        .await?;
+        },
+    )
+    .await?;
     faulty.fail_always(FaultOp::Apply, Fault::Permanent);
     for k in ["a", "b", "c"] {
         store.set(k, "v").await?;
@@ -601,16 +605,15 @@ async fn a_transaction_spanning_size_flushes_stays_one_batch() -> Result<()> {
 /// newer write supersedes the dead-lettered older one, so nothing stale is left to retry.
 #[tokio::test]
 async fn a_newer_write_in_the_same_round_supersedes_a_failed_one() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 3));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(WriteConfig {
+    let (faulty, store) = manual_store_with(
+        3,
+        WriteConfig {
             chunk_size: 1,
             retry_attempts: 1,
             ..quick_retries()
-        })
-        .build()
-        .await?;
+        },
+    )
+    .await?;
     store.set("k", "a").await?;
     store.set("k", "b").await?;
     faulty.fail_next(FaultOp::Apply, 1, Fault::Temporary);
@@ -646,15 +649,14 @@ async fn the_interval_trigger_fires_for_a_lone_write() -> Result<()> {
 /// clear() terminates and empties the space even when a pending delete is dead-lettered.
 #[tokio::test]
 async fn clear_finishes_over_a_dead_lettered_delete() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 5));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(WriteConfig {
+    let (faulty, store) = manual_store_with(
+        5,
+        WriteConfig {
             retry_attempts: 1,
             ..quick_retries()
-        })
-        .build()
-        .await?;
+        },
+    )
+    .await?;
     store.set("k", "v").await?;
     store.flush().await?;
     // A pending overwrite makes the delete a buffered one.
@@ -789,15 +791,14 @@ async fn clear_during_an_outage_fails_instead_of_looping() -> Result<()> {
 /// decided on the older stored value.
 #[tokio::test]
 async fn conditional_writes_refuse_dead_lettered_keys() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 9));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(WriteConfig {
+    let (faulty, store) = manual_store_with(
+        9,
+        WriteConfig {
             retry_attempts: 1,
             ..quick_retries()
-        })
-        .build()
-        .await?;
+        },
+    )
+    .await?;
     store.set("n", "1").await?;
     store.flush().await?;
     store.set("n", "10").await?;
@@ -954,16 +955,15 @@ async fn dropping_the_store_during_a_sweeper_round_loses_nothing() -> Result<()>
 /// still lists its entries oldest first, so a full queue evicts the oldest write, not a newer one.
 #[tokio::test]
 async fn dead_letters_stay_oldest_first_when_a_sync_fails_after_a_chunk() -> Result<()> {
-    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 7));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(WriteConfig {
+    let (faulty, store) = manual_store_with(
+        7,
+        WriteConfig {
             chunk_size: 1,
             dlq_capacity: 2,
             ..quick_retries()
-        })
-        .build()
-        .await?;
+        },
+    )
+    .await?;
     for key in ["a", "b", "c"] {
         store.set(key, key).await?;
     }
