@@ -111,10 +111,14 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
     let mut lens = BTreeMap::new();
     let mut report = RepairReport::default();
     let mut last_hints = HintLog::new();
+    let mut seals = BTreeMap::new();
     for (i, &id) in ids.iter().enumerate() {
         let is_last = i + 1 == ids.len();
-        let (len, hints) = replay(&dir, id, is_last, &opts, &mut keydir, &mut report)?;
+        let (len, hints, seal) = replay(&dir, id, is_last, &opts, &mut keydir, &mut report)?;
         lens.insert(id, len);
+        if let Some(seal) = seal {
+            seals.insert(id, seal);
+        }
         if is_last {
             last_hints = hints;
         }
@@ -127,12 +131,15 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
             .write(true)
             .open(&path)
             .map_err(|e| io_error("opening", &path, e))?;
-        // Replay has checked (or rewritten) every header.
-        let seal = read_seal(&mut f).ok_or_else(|| Error::Corrupt {
-            location: path.display().to_string(),
-            offset: Some(0),
-            reason: "bad segment header".into(),
-        })?;
+        // Replay has checked every header, and read it unless it had to rewrite it.
+        let seal = match seals.get(&id) {
+            Some(&seal) => seal,
+            None => read_seal(&mut f).ok_or_else(|| Error::Corrupt {
+                location: path.display().to_string(),
+                offset: Some(0),
+                reason: "bad segment header".into(),
+            })?,
+        };
         segments.insert(
             id,
             Segment {
@@ -250,13 +257,15 @@ fn replay(
     opts: &FsOptions,
     keydir: &mut Keydir,
     report: &mut RepairReport,
-) -> Result<(u64, HintLog)> {
+) -> Result<(u64, HintLog, Option<Seal>)> {
     let path = segment_path(dir, id);
     let file_len = fs::metadata(&path)
         .map_err(|e| io_error("reading", &path, e))?
         .len();
-    let header_ok = File::open(&path).is_ok_and(|mut f| read_seal(&mut f).is_some());
-    if header_ok && let Ok(hint) = fs::read(hint_path(dir, id)) {
+    let header = File::open(&path).ok().and_then(|mut f| read_seal(&mut f));
+    if let Some(seal) = header
+        && let Ok(hint) = fs::read(hint_path(dir, id))
+    {
         let hint = Bytes::from(hint);
         if let Ok(file) = HintFile::open(&hint)
             && file.segment_len() == file_len
@@ -296,7 +305,7 @@ fn replay(
                 } else {
                     HintLog::new()
                 };
-                return Ok((file_len, hints));
+                return Ok((file_len, hints, Some(seal)));
             }
         }
     }
@@ -306,7 +315,7 @@ fn replay(
         if is_last && Seal::is_header_start(&bytes) {
             // Created but its header never fully reached the disk: start it afresh.
             rewrite_header(&path)?;
-            return Ok((SEGMENT_HEADER_LEN, HintLog::new()));
+            return Ok((SEGMENT_HEADER_LEN, HintLog::new(), None));
         }
         // A header is synced when its segment is created, so a crash cannot damage it: this
         // is corruption, even in the last segment.
@@ -321,7 +330,7 @@ fn replay(
             0,
             "bad segment header",
         )
-        .map(|len| (len, HintLog::new()));
+        .map(|len| (len, HintLog::new(), None));
     };
     let mut pos = SEGMENT_HEADER_LEN as usize;
     let mut committed_end = pos;
@@ -370,7 +379,7 @@ fn replay(
         }
     }
     if damage.is_none() && pending.is_empty() {
-        return Ok((bytes.len() as u64, hints));
+        return Ok((bytes.len() as u64, hints, Some(seal)));
     }
     let (at, why) = damage.unwrap_or((committed_end, "batch without its commit frame"));
     // A crash only tears the end. Intact committed batches after the damage mean the damage
@@ -387,7 +396,7 @@ fn replay(
         at,
         why,
     )?;
-    Ok((len, hints))
+    Ok((len, hints, Some(seal)))
 }
 
 /// The seal in the header of the segment `f` (read from its start); `None` when the header
