@@ -33,24 +33,20 @@ impl Tags {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut v: Vec<String> = Vec::new();
+        let mut set = std::collections::BTreeSet::new();
         for t in tags {
             let t = t.into();
             validate_tag(&t)?;
-            v.push(t);
-            // Checked inside the loop so a hostile iterator cannot make us allocate without bound.
-            if v.len() > MAX_TAGS_PER_KEY * 4 {
-                break;
+            set.insert(t);
+            // Checked as they come, so a long iterator is refused without being collected;
+            // every tag given is validated and kept, however many duplicates come first.
+            if set.len() > MAX_TAGS_PER_KEY {
+                return Err(Error::InvalidTag {
+                    reason: format!("more than {MAX_TAGS_PER_KEY} tags on one key"),
+                });
             }
         }
-        v.sort_unstable();
-        v.dedup();
-        if v.len() > MAX_TAGS_PER_KEY {
-            return Err(Error::InvalidTag {
-                reason: format!("more than {MAX_TAGS_PER_KEY} tags on one key"),
-            });
-        }
-        Ok(Tags::from_sorted(v))
+        Ok(Tags::from_sorted(set.into_iter().collect()))
     }
 
     /// No tags.
@@ -142,6 +138,18 @@ mod tests {
                 .unwrap()
                 .len(),
             3
+        );
+        // Every tag counts and is checked, however many duplicates come before it.
+        let many = || std::iter::repeat_n("a", 300);
+        assert_eq!(&*Tags::new(many().chain(["b"])).unwrap(), ["a", "b"]);
+        assert!(Tags::new(many().chain(["bad\n"])).is_err());
+        assert!(
+            Tags::new(
+                many()
+                    .map(String::from)
+                    .chain((0..64).map(|i| i.to_string()))
+            )
+            .is_err()
         );
         for bad in ["", "a\0", "\t", "\u{7f}", "\u{85}"] {
             assert!(Tags::new([bad]).is_err(), "{bad:?}");
