@@ -3,7 +3,8 @@
 //! It owns a small tokio runtime (one worker thread, which also runs the store's flusher and
 //! sweeper) and blocks on the async store's methods, which it mirrors one for one. Calling it
 //! from inside an async runtime is refused with [`Error::Config`] rather than deadlocking.
-//! Dropping it closes the store (flushing what is buffered).
+//! Dropping it closes the store (flushing what is buffered), also when the drop happens inside
+//! an async runtime: the close then runs on a thread of its own, which the drop waits for.
 //!
 //! ```
 //! let store = nadb::blocking::Store::open("memory://")?;
@@ -30,7 +31,8 @@ use nadb_core::{
 /// The synchronous store; see the [module docs](self).
 pub struct Store {
     inner: nadb_core::Store,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped: the drop may have to move it to another thread.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl fmt::Debug for Store {
@@ -62,7 +64,10 @@ impl Store {
     pub fn open(url: &str) -> Result<Store> {
         let runtime = runtime()?;
         let inner = runtime.block_on(crate::open(url))?;
-        Ok(Store { inner, runtime })
+        Ok(Store {
+            inner,
+            runtime: Some(runtime),
+        })
     }
 
     /// Builds a store from a configured builder.
@@ -79,7 +84,10 @@ impl Store {
     pub fn build(builder: StoreBuilder) -> Result<Store> {
         let runtime = runtime()?;
         let inner = runtime.block_on(builder.build())?;
-        Ok(Store { inner, runtime })
+        Ok(Store {
+            inner,
+            runtime: Some(runtime),
+        })
     }
 
     fn run<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
@@ -89,7 +97,10 @@ impl Store {
                     .into(),
             });
         }
-        self.runtime.block_on(fut)
+        match &self.runtime {
+            Some(rt) => rt.block_on(fut),
+            None => Err(Error::Closed),
+        }
     }
 
     /// The async store underneath.
@@ -288,20 +299,50 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            tracing_free_warn();
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            close_and_end(runtime, &self.inner);
             return;
         }
-        if let Err(e) = self.runtime.block_on(self.inner.close()) {
-            eprintln!("nadb: closing a dropped blocking store failed: {e}");
+        // Inside an async runtime neither the close nor the end of our runtime (which waits
+        // for its threads) may run on this thread, so both run on a thread of their own; the
+        // runtime is handed over only once that thread exists.
+        let (tx, rx) = std::sync::mpsc::channel::<tokio::runtime::Runtime>();
+        let inner = self.inner.clone();
+        let closer = std::thread::Builder::new()
+            .name("nadb-blocking-close".into())
+            .spawn(move || {
+                if let Ok(runtime) = rx.recv() {
+                    close_and_end(runtime, &inner);
+                }
+            });
+        match closer {
+            Ok(handle) => {
+                if let Err(std::sync::mpsc::SendError(runtime)) = tx.send(runtime) {
+                    runtime.shutdown_background();
+                }
+                if handle.join().is_err() {
+                    tracing::error!("closing a dropped blocking store panicked");
+                }
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "no thread to close a blocking store dropped inside an async runtime; its buffered writes are lost"
+                );
+                runtime.shutdown_background();
+            }
         }
     }
 }
 
-fn tracing_free_warn() {
-    eprintln!(
-        "nadb: a blocking store was dropped inside an async runtime; buffered writes are flushed in the background"
-    );
+/// Closes `store` (flushing it) and ends `runtime`; on a thread outside any async runtime.
+fn close_and_end(runtime: tokio::runtime::Runtime, store: &nadb_core::Store) {
+    if let Err(e) = runtime.block_on(store.close()) {
+        tracing::error!(error = %e, "closing a dropped blocking store failed");
+    }
 }
 
 /// A transaction of the [blocking store](Store): reads block, writes are buffered in it.

@@ -117,3 +117,28 @@ fn the_sqlite_scheme_is_linked_by_default() -> nadb::Result<()> {
     ));
     Ok(())
 }
+
+#[test]
+fn a_drop_inside_an_async_runtime_closes_the_store_without_panicking() -> nadb::Result<()> {
+    let backend = Arc::new(MemoryBackend::new());
+    let store = nadb::blocking::Store::build(
+        nadb::Store::builder(backend.clone()).flush_policy(FlushPolicy::Manual),
+    )?;
+    let space = store.space().clone();
+    store.set("k", "v")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| nadb::Error::Config {
+            reason: e.to_string(),
+        })?;
+    rt.block_on(async move { drop(store) });
+    // The buffered write was flushed and the backend closed.
+    let backend_after = Arc::try_unwrap(backend).map_err(|_| nadb::Error::Config {
+        reason: "the dropped store still holds the backend".into(),
+    })?;
+    assert!(matches!(
+        rt.block_on(backend_after.scan_all(&space, "")),
+        Err(nadb::Error::Closed)
+    ));
+    Ok(())
+}
