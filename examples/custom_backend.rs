@@ -123,6 +123,17 @@ impl StorageBackend for BTreeBackend {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
+    // One case on its own: each is a plain async function of a context.
+    let factory: std::sync::Arc<dyn nadb_testkit::BackendFactory> =
+        std::sync::Arc::new(|| async { Ok(BTreeBackend::new()) });
+    let one = match nadb_testkit::Ctx::new(factory).await {
+        Ok(ctx) => nadb_testkit::cases::crud::put_get_delete(&ctx).await,
+        Err(e) => Err(e),
+    };
+    println!("put_get_delete on its own: {one:?}");
+    if one.is_err() {
+        return ExitCode::FAILURE;
+    }
     println!("running the nadb conformance suite on BTreeBackend ...");
     let report = nadb_testkit::run_all(|| async { Ok(BTreeBackend::new()) }).await;
     println!("{report}");

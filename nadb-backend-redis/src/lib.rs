@@ -399,12 +399,23 @@ impl RedisBackend {
                     WriteOp::Put(k, r) => {
                         let m = &r.meta;
                         let plain = m.expires_at.is_none() && m.tags.is_empty();
+                        // Reads check the value against the stored length, so that length is
+                        // the value's, whatever an op pushed by hand claims.
+                        let stored_len = r.value.len() as u64;
+                        let encoded = if m.stored_len == stored_len {
+                            meta::encode(m)
+                        } else {
+                            meta::encode(&Meta {
+                                stored_len,
+                                ..m.clone()
+                            })
+                        };
                         cmd.arg(if plain { "p" } else { "P" })
                             .arg(*k)
                             .arg(&r.value[..])
-                            .arg(m.stored_len)
+                            .arg(stored_len)
                             .arg(m.updated_at.as_millis())
-                            .arg(meta::encode(m));
+                            .arg(encoded);
                         if !plain {
                             let px = match m.expires_at {
                                 Some(e) if e > m.updated_at => {

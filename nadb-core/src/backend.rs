@@ -158,8 +158,18 @@ impl Batch {
         }
     }
 
-    /// Adds a put.
-    pub fn put(&mut self, key: impl Into<String>, record: Record) -> &mut Batch {
+    /// Adds a put. The record's `meta.stored_len` is set to its value's length, which is
+    /// what that field means; backends may rely on it.
+    ///
+    /// ```
+    /// use nadb_core::{Batch, Meta, Op, Record, Space, Timestamp};
+    /// let mut b = Batch::new(Space::default());
+    /// b.put("k", Record::new("abc".into(), Meta::new(Timestamp::EPOCH, 1)));
+    /// let Op::Put { record, .. } = &b.ops[0] else { unreachable!() };
+    /// assert_eq!(record.meta.stored_len, 3);
+    /// ```
+    pub fn put(&mut self, key: impl Into<String>, mut record: Record) -> &mut Batch {
+        record.meta.stored_len = record.value.len() as u64;
         self.ops.push(Op::Put {
             key: key.into(),
             record,

@@ -158,6 +158,35 @@ pub async fn batch_ops_apply_in_order(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// A record's stored length is its value's: a put that claims another is stored as the value
+/// it carries and read back whole.
+pub async fn stored_length_is_the_value_length(ctx: &Ctx) -> Result<()> {
+    let backend = ctx.backend();
+    let space = ctx.space().clone();
+    let wrong = || {
+        let mut r = raw_record(ctx, b"abc", 1);
+        r.meta.stored_len = 0;
+        r
+    };
+    backend.put(&space, "a", wrong()).await?;
+    let a = backend.get(&space, "a").await?.expect("a");
+    assert_eq!((&a.value[..], a.meta.stored_len), (&b"abc"[..], 3));
+    // An op pushed by hand skips `Batch::put`; the value still reads back.
+    let mut b = Batch::new(space.clone());
+    b.ops.push(nadb_core::Op::Put {
+        key: "b".into(),
+        record: wrong(),
+    });
+    backend.apply(&b).await?;
+    let got = backend.get_many(&space, &["a".into(), "b".into()]).await?;
+    let values: Vec<Option<&[u8]>> = got
+        .iter()
+        .map(|r| r.as_ref().map(|r| &r.value[..]))
+        .collect();
+    assert_eq!(values, [Some(&b"abc"[..]), Some(&b"abc"[..])]);
+    Ok(())
+}
+
 /// Scan lists live keys in byte order, by prefix, in pages that join up exactly.
 pub async fn scan_order_and_paging(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;

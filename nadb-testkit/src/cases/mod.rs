@@ -53,6 +53,7 @@ suite! {
     layout::batch_atomicity [AtomicBatch],
     layout::batch_checks,
     layout::batch_ops_apply_in_order,
+    layout::stored_length_is_the_value_length,
     layout::scan_order_and_paging,
     layout::len_and_clear,
     tags::tags_all_any,
