@@ -813,6 +813,74 @@ async fn conditional_writes_refuse_dead_lettered_keys() -> Result<()> {
     Ok(())
 }
 
+/// A transaction that read a key whose newest write is dead-lettered fails at once with
+/// `Unpersisted`: its check could never hold, so retrying it as a conflict would only spin.
+#[tokio::test]
+async fn transactions_refuse_dead_lettered_keys() -> Result<()> {
+    let (faulty, store) = manual_store_with(
+        11,
+        WriteConfig {
+            retry_attempts: 1,
+            ..quick_retries()
+        },
+    )
+    .await?;
+    store.set("n", "1").await?;
+    store.flush().await?;
+    store.set("n", "10").await?;
+    faulty.fail_next(FaultOp::Apply, 1, Fault::Temporary);
+    assert!(store.flush().await.is_err());
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let result = store
+        .transaction(|tx| {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async move {
+                let n = tx.get("n").await?;
+                tx.set("n", [n.unwrap_or_default().as_ref(), b"0"].concat())
+            })
+        })
+        .await;
+    assert!(
+        matches!(result, Err(Error::Unpersisted { .. })),
+        "{result:?}"
+    );
+    assert_eq!(attempts.into_inner(), 1, "a dead-lettered read was retried");
+    assert_eq!(store.retry_dlq().await?, 1);
+    store
+        .transaction(|tx| {
+            Box::pin(async move {
+                let n = tx.get("n").await?;
+                tx.set("n", [n.unwrap_or_default().as_ref(), b"0"].concat())
+            })
+        })
+        .await?;
+    store.flush().await?;
+    assert_eq!(store.get("n").await?.as_deref(), Some(&b"100"[..]));
+    Ok(())
+}
+
+/// A conditional write whose key is written again while it waits for the key's pending write
+/// to land waits for the new write too: nothing is dead-lettered, so nothing is unpersisted.
+#[tokio::test]
+async fn conditional_writes_wait_for_writes_queued_while_they_drain() -> Result<()> {
+    let (faulty, store) = manual_store_with(10, quick_retries()).await?;
+    store.set("n", "1").await?;
+    faulty.set_apply_delay(Duration::from_millis(200));
+    let incr = tokio::spawn({
+        let store = store.clone();
+        async move { store.incr("n", 1).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.set("n", "5").await?;
+    let got = incr.await.map_err(|e| Error::Config {
+        reason: e.to_string(),
+    })?;
+    assert_eq!(got?, 6);
+    assert_eq!(store.dlq_summary().entries, 0);
+    assert_eq!(store.get("n").await?.as_deref(), Some(&b"6"[..]));
+    Ok(())
+}
+
 /// A writer that gives up while its round is being applied (it led the round) loses nothing:
 /// its writes go back to the queue whole and the next flush applies them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

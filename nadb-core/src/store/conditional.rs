@@ -207,15 +207,23 @@ impl Store {
             // The decision needs the stored version: let a pending write of the key land first.
             if self.engine.pipeline.lookup(&self.space, key).is_some() {
                 self.engine.drain().await?;
-                if self.engine.pipeline.lookup(&self.space, key).is_some() {
-                    // Still pending after a drain: the newest write is dead-lettered, and
-                    // deciding on the older stored value would silently contradict it.
-                    let s = self.engine.pipeline.dlq_summary();
-                    return Err(Error::Unpersisted {
-                        ops: s.ops,
-                        bytes: s.bytes,
-                        last_error: s.last_error.unwrap_or_default(),
-                    });
+                match self.engine.pipeline.lookup_dead(&self.space, key) {
+                    // The newest write is dead-lettered: deciding on the older stored value
+                    // would silently contradict it.
+                    Some((_, true)) => {
+                        let s = self.engine.pipeline.dlq_summary();
+                        return Err(Error::Unpersisted {
+                            ops: s.ops,
+                            bytes: s.bytes,
+                            last_error: s.last_error.unwrap_or_default(),
+                        });
+                    }
+                    // Written again while the drain ran: let that write land too.
+                    Some((_, false)) => {
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    None => {}
                 }
             }
             let now = self.engine.clock.now();

@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 
 use super::{SetOptions, Store};
 use crate::backend::{Batch, Expect};
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::stats::OpKind;
@@ -37,11 +38,19 @@ use crate::stats::OpKind;
 /// ```
 pub struct Transaction {
     store: Store,
-    /// Version of each key read, as stored when read (`None`: no record).
-    reads: BTreeMap<String, Option<u64>>,
+    /// Each key read, as it was when first read.
+    reads: BTreeMap<String, Read>,
     /// Writes in order of last write per key (`None`: delete).
     writes: BTreeMap<String, (u64, Option<(Bytes, SetOptions)>)>,
     next: u64,
+}
+
+/// What a transaction saw of a key it read.
+struct Read {
+    /// The record's version (`None`: no record, live or expired).
+    version: Option<u64>,
+    /// When the record it saw live expires: by then the read no longer holds.
+    live_until: Option<Timestamp>,
 }
 
 impl fmt::Debug for Transaction {
@@ -112,10 +121,13 @@ impl Store {
 }
 
 impl Transaction {
-    fn record_read(&mut self, key: &str, stored: Option<&Record>) {
-        self.reads
-            .entry(key.to_string())
-            .or_insert_with(|| stored.map(|r| r.meta.version));
+    fn record_read(&mut self, key: &str, stored: Option<&Record>, now: Timestamp) {
+        self.reads.entry(key.to_string()).or_insert_with(|| Read {
+            version: stored.map(|r| r.meta.version),
+            live_until: stored
+                .filter(|r| !r.meta.is_expired(now))
+                .and_then(|r| r.meta.expires_at),
+        });
     }
 
     /// The value of `key` as this transaction sees it: its own write if any, else the store's.
@@ -127,8 +139,8 @@ impl Transaction {
         }
         let engine = self.store.engine.clone();
         let stored = engine.read(&self.store.space, key).await?;
-        self.record_read(key, stored.as_ref());
         let now = engine.clock.now();
+        self.record_read(key, stored.as_ref(), now);
         match stored.filter(|r| !r.meta.is_expired(now)) {
             Some(r) => Ok(Some(engine.decode(r)?.value)),
             None => Ok(None),
@@ -181,7 +193,10 @@ impl Transaction {
     }
 
     /// Applies every write at once, or none: fails with [`Error::Conflict`] if a key this
-    /// transaction read was changed by anyone else since it was read. Under
+    /// transaction read was changed by anyone else since it was read, or has expired since
+    /// (a value it saw is gone). When a key it read holds a write that is dead-lettered, the
+    /// commit fails with [`Error::Unpersisted`] instead: that write never reaches the backend,
+    /// so no retry could succeed until it is retried or cleared. Under
     /// [`FlushPolicy::Immediate`](crate::FlushPolicy::Immediate), or when the transaction read
     /// anything, returns once applied and synced; otherwise once buffered, like a plain write.
     pub async fn commit(self) -> Result<()> {
@@ -191,8 +206,24 @@ impl Transaction {
                 let engine = &self.store.engine;
                 let now = engine.clock.now();
                 let mut batch = Batch::new(self.store.space.clone());
-                for (key, version) in &self.reads {
-                    let expect = version.map_or(Expect::Absent, Expect::Version);
+                for (key, read) in &self.reads {
+                    if read.live_until.is_some_and(|at| at <= now) {
+                        return Err(Error::Conflict {
+                            reason: format!(
+                                "a record of a {}-byte key this transaction read has expired since",
+                                key.len()
+                            ),
+                        });
+                    }
+                    if let Some((_, true)) = engine.pipeline.lookup_dead(&self.store.space, key) {
+                        let s = engine.pipeline.dlq_summary();
+                        return Err(Error::Unpersisted {
+                            ops: s.ops,
+                            bytes: s.bytes,
+                            last_error: s.last_error.unwrap_or_default(),
+                        });
+                    }
+                    let expect = read.version.map_or(Expect::Absent, Expect::Version);
                     batch.check(key.clone(), expect);
                 }
                 let mut writes: Vec<_> = self.writes.into_iter().collect();

@@ -64,7 +64,8 @@ pub async fn tx_rollback(ctx: &Ctx) -> Result<()> {
 }
 
 /// A key read by the transaction and changed by someone else before commit → `Conflict`, and
-/// nothing of the transaction is applied. Creating a key the transaction saw absent counts.
+/// nothing of the transaction is applied. Creating a key the transaction saw absent counts, and
+/// so does the expiry of a value it saw.
 pub async fn tx_conflict(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
     s.set("k", "1").await?;
@@ -93,6 +94,20 @@ pub async fn tx_conflict(ctx: &Ctx) -> Result<()> {
     assert!(tx.get("k").await?.is_some());
     s.set("k", "changed-under-a-reader").await?;
     assert!(matches!(tx.commit().await, Err(Error::Conflict { .. })));
+
+    // A value the transaction saw that has expired by the commit is gone: that is a change.
+    s.set_with(
+        "lease",
+        "me",
+        &SetOptions::new().ttl(std::time::Duration::from_secs(10)),
+    )
+    .await?;
+    let mut tx = s.begin();
+    assert!(tx.get("lease").await?.is_some());
+    tx.set("work", "done")?;
+    ctx.clock().advance(std::time::Duration::from_secs(11));
+    assert!(matches!(tx.commit().await, Err(Error::Conflict { .. })));
+    assert_eq!(s.get("work").await?, None);
 
     // Blind writes (nothing read) never conflict.
     let mut tx = s.begin();
