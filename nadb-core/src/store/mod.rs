@@ -280,11 +280,16 @@ impl StoreBuilder {
             (None, Some(i)) => (i, false),
             (None, None) => (Arc::new(MemoryIndex::new()) as Arc<dyn MetadataIndex>, true),
         };
-        let seed = SystemTime::now()
+        // Versions must differ between every engine writing to the same storage (two stores
+        // on one backend, or several processes), or a check could pass on another engine's
+        // write: each engine counts from a random start in [1, 2^63), so two engines' ranges
+        // meet only by a chance of about (writes / 2^62) and no count wraps.
+        let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-            .max(1);
+            .map_or(0, |d| d.as_nanos());
+        let random =
+            std::collections::hash_map::RandomState::new().hash_one((nanos, std::process::id()));
+        let seed = (random >> 1).max(1);
         let engine = Arc::new(Engine {
             backend: self.backend,
             info,
