@@ -26,6 +26,9 @@
 //! - **Batches** run as one Lua script on the space's slot: checks, puts, deletes, tag sets,
 //!   key and expiry indexes change together or not at all. A retry after a lost reply is
 //!   recognised (the batch's last put is already there with its version) and not applied twice.
+//!   So a batch whose last put is a record already stored, same version and time, counts as
+//!   applied whole: the store never builds one (a write that may have landed is sent again in
+//!   a batch of its own), and a caller applying batches by hand must not either.
 //! - **TTL** is native: a record's value key expires on the server a minute after
 //!   `expires_at − updated_at` milliseconds have passed since it was written. The store hides
 //!   expired records by its own clock from the moment they expire, so the server only reclaims

@@ -424,3 +424,41 @@ async fn a_batch_sent_again_after_a_lost_reply_is_not_applied_twice() {
     let a = backend.get(&space, "a").await.unwrap().expect("a");
     assert_eq!(&a.value[..], b"second");
 }
+
+/// Writes that may already have landed (dead-lettered after a lost reply, then retried) are
+/// sent again each in a batch of its own: merged with a write that never landed, the landed
+/// one would make the whole batch look already applied and the other write would be dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_write_that_landed_does_not_hide_one_that_did_not() {
+    use nadb_testkit::{Fault, FaultOp, FaultyBackend};
+    let srv = server(&["--save", ""]);
+    let redis = RedisBackend::open(&srv.url()).await.expect("connect");
+    let faulty = Arc::new(FaultyBackend::new(redis, 3));
+    let space = Space::new("retry", "dlq").unwrap();
+    let s = Store::builder(faulty.clone())
+        .space(space.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(WriteConfig {
+            retry_attempts: 1,
+            ..WriteConfig::default()
+        })
+        .build()
+        .await
+        .expect("store");
+    s.set("a", "never landed").await.unwrap();
+    faulty.fail_next(FaultOp::Apply, 1, Fault::Temporary);
+    assert!(s.flush().await.is_err());
+    s.set("c", "landed").await.unwrap();
+    faulty.fail_next(FaultOp::Apply, 1, Fault::LostReply);
+    assert!(s.flush().await.is_err());
+    assert_eq!(s.dlq_summary().entries, 2);
+    assert_eq!(s.retry_dlq().await.unwrap(), 2);
+    s.flush().await.unwrap();
+    let stored = faulty.inner().get(&space, "a").await.unwrap();
+    assert_eq!(
+        stored.map(|r| r.value),
+        Some("never landed".into()),
+        "the write that never landed was dropped"
+    );
+    assert_eq!(s.get("c").await.unwrap().as_deref(), Some(&b"landed"[..]));
+}

@@ -152,7 +152,10 @@ struct Unit {
     enqueued: Instant,
     /// Applied by a round that was cancelled before its sync: needs only sync and ack.
     applied: bool,
-    /// Was being applied when its round was cancelled: it may already be in the backend.
+    /// May already be in the backend: it was being applied when its round was cancelled, or
+    /// it is a dead-lettered write sent again (its failure may have been a lost reply). Such
+    /// a unit is applied in a batch of its own, so a backend that recognises a batch it
+    /// already applied (as Redis does after a lost reply) never takes a mixed batch for one.
     uncertain: bool,
     /// Writes a key that something pending also writes (or carries checks): its chunk must
     /// be coalesced. Without any such unit a chunk's keys are all distinct.
@@ -647,6 +650,9 @@ impl Pipeline {
                 };
                 let bytes = batch_bytes(&batch);
                 self.enqueue(st, batch.into(), bytes, 0, None, now);
+                if let Some(u) = st.queue.back_mut() {
+                    u.uncertain = true;
+                }
             }
             if !stay.is_empty() {
                 d.batch.ops = stay;
@@ -862,13 +868,14 @@ async fn wait_for_trigger(engine: &Engine) -> bool {
 }
 
 /// Sizes (in units) of the chunks a round is cut into: runs of whole units of one space, at
-/// most `chunk_size` ops unless one unit is larger; a unit with checks always alone.
+/// most `chunk_size` ops unless one unit is larger; a unit with checks, or one that may
+/// already be in the backend, always alone.
 fn chunk_sizes(units: &VecDeque<Unit>, chunk_size: usize) -> Vec<usize> {
     let mut sizes: Vec<usize> = Vec::new();
     let mut ops_in_last = 0;
     let mut last: Option<(&Space, bool)> = None;
     for u in units {
-        let alone = !u.writes.checks.is_empty();
+        let alone = !u.writes.checks.is_empty() || u.uncertain;
         let fits = last.is_some_and(|(space, last_alone)| {
             !last_alone
                 && !alone
