@@ -452,6 +452,15 @@ impl Drop for OpenGuard {
             pending_ops = pending,
             "store dropped without close(): flushing pending writes in the background"
         );
+        let dead = self.0.pipeline.dlq_summary();
+        if dead.entries > 0 {
+            // Readable until now, these are gone for good: nothing retries them after the drop.
+            tracing::error!(
+                dead_lettered_ops = dead.ops,
+                dead_lettered_bytes = dead.bytes,
+                "store dropped without close() holding dead-lettered writes; they are lost"
+            );
+        }
         if let Some(task) = self.0.sweeper.lock().take() {
             task.abort();
         }
