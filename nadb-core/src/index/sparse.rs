@@ -26,12 +26,13 @@ use crate::space::Space;
 /// use nadb_core::{Batch, Meta, MetadataIndex, Record, Space, SparseIndex, Timestamp};
 /// let idx = SparseIndex::new();
 /// let s = Space::default();
-/// let meta = Meta { stored_len: 5, ..Meta::new(Timestamp::EPOCH, 1) };
+/// let meta = Meta::new(Timestamp::EPOCH, 1);
+/// let value = bytes::Bytes::from_static(b"fruit");
 /// let mut b = Batch::new(s.clone());
-/// b.put("apple", Record::new(bytes::Bytes::new(), meta.clone()));
+/// b.put("apple", Record::new(value.clone(), meta.clone()));
 /// idx.apply(&b, &[None]); // "apple" held nothing before
 /// let mut b = Batch::new(s.clone());
-/// b.put("apple", Record::new(bytes::Bytes::new(), meta));
+/// b.put("apple", Record::new(value, meta));
 /// idx.apply(&b, &[Some(5)]); // it held a record of 5 stored bytes
 /// let n = idx.count(&s, Timestamp::EPOCH).await?;
 /// assert_eq!((n.keys, n.stored_bytes), (1, 5));
