@@ -787,12 +787,10 @@ async fn clear_during_an_outage_fails_instead_of_looping() -> Result<()> {
     store.close().await
 }
 
-/// A conditional write on a key whose newest write is dead-lettered is refused rather than
-/// decided on the older stored value.
-#[tokio::test]
-async fn conditional_writes_refuse_dead_lettered_keys() -> Result<()> {
+/// A manual store where `n` holds 1 and its rewrite to 10 is dead-lettered.
+async fn n_with_a_dead_lettered_rewrite(seed: u64) -> Result<Store> {
     let (faulty, store) = manual_store_with(
-        9,
+        seed,
         WriteConfig {
             retry_attempts: 1,
             ..quick_retries()
@@ -804,6 +802,14 @@ async fn conditional_writes_refuse_dead_lettered_keys() -> Result<()> {
     store.set("n", "10").await?;
     faulty.fail_next(FaultOp::Apply, 1, Fault::Temporary);
     assert!(store.flush().await.is_err());
+    Ok(store)
+}
+
+/// A conditional write on a key whose newest write is dead-lettered is refused rather than
+/// decided on the older stored value.
+#[tokio::test]
+async fn conditional_writes_refuse_dead_lettered_keys() -> Result<()> {
+    let store = n_with_a_dead_lettered_rewrite(9).await?;
     assert!(matches!(
         store.incr("n", 1).await,
         Err(Error::Unpersisted { .. })
@@ -817,19 +823,7 @@ async fn conditional_writes_refuse_dead_lettered_keys() -> Result<()> {
 /// `Unpersisted`: its check could never hold, so retrying it as a conflict would only spin.
 #[tokio::test]
 async fn transactions_refuse_dead_lettered_keys() -> Result<()> {
-    let (faulty, store) = manual_store_with(
-        11,
-        WriteConfig {
-            retry_attempts: 1,
-            ..quick_retries()
-        },
-    )
-    .await?;
-    store.set("n", "1").await?;
-    store.flush().await?;
-    store.set("n", "10").await?;
-    faulty.fail_next(FaultOp::Apply, 1, Fault::Temporary);
-    assert!(store.flush().await.is_err());
+    let store = n_with_a_dead_lettered_rewrite(11).await?;
     let attempts = std::sync::atomic::AtomicU32::new(0);
     let result = store
         .transaction(|tx| {

@@ -53,14 +53,20 @@ fn refuses_async_contexts_without_panicking() -> nadb::Result<()> {
     store.close()
 }
 
-#[test]
-fn drop_closes_the_store() -> nadb::Result<()> {
-    let backend = Arc::new(MemoryBackend::new());
+/// A manual blocking store over `backend` with `k` written but not flushed.
+fn manual_store_holding_k(backend: &Arc<MemoryBackend>) -> nadb::Result<nadb::blocking::Store> {
     let store = nadb::blocking::Store::build(
         nadb::Store::builder(backend.clone()).flush_policy(FlushPolicy::Manual),
     )?;
-    let space = store.space().clone();
     store.set("k", "v")?;
+    Ok(store)
+}
+
+#[test]
+fn drop_closes_the_store() -> nadb::Result<()> {
+    let backend = Arc::new(MemoryBackend::new());
+    let store = manual_store_holding_k(&backend)?;
+    let space = store.space().clone();
     drop(store);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -121,11 +127,8 @@ fn the_sqlite_scheme_is_linked_by_default() -> nadb::Result<()> {
 #[test]
 fn a_drop_inside_an_async_runtime_closes_the_store_without_panicking() -> nadb::Result<()> {
     let backend = Arc::new(MemoryBackend::new());
-    let store = nadb::blocking::Store::build(
-        nadb::Store::builder(backend.clone()).flush_policy(FlushPolicy::Manual),
-    )?;
+    let store = manual_store_holding_k(&backend)?;
     let space = store.space().clone();
-    store.set("k", "v")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| nadb::Error::Config {
