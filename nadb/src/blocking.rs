@@ -299,49 +299,42 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        let Some(runtime) = self.runtime.take() else {
-            return;
-        };
         if tokio::runtime::Handle::try_current().is_err() {
-            close_and_end(runtime, &self.inner);
+            self.close_and_end();
             return;
         }
         // Inside an async runtime neither the close nor the end of our runtime (which waits
-        // for its threads) may run on this thread, so both run on a thread of their own; the
-        // runtime is handed over only once that thread exists.
-        let (tx, rx) = std::sync::mpsc::channel::<tokio::runtime::Runtime>();
-        let inner = self.inner.clone();
-        let closer = std::thread::Builder::new()
-            .name("nadb-blocking-close".into())
-            .spawn(move || {
-                if let Ok(runtime) = rx.recv() {
-                    close_and_end(runtime, &inner);
-                }
-            });
-        match closer {
-            Ok(handle) => {
-                if let Err(std::sync::mpsc::SendError(runtime)) = tx.send(runtime) {
-                    runtime.shutdown_background();
-                }
-                if handle.join().is_err() {
-                    tracing::error!("closing a dropped blocking store panicked");
-                }
-            }
-            Err(e) => {
-                tracing::error!(
-                    error = %e,
-                    "no thread to close a blocking store dropped inside an async runtime; its buffered writes are lost"
-                );
-                runtime.shutdown_background();
-            }
+        // for its threads) may run on this thread, so both run on a thread of their own.
+        let closed = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("nadb-blocking-close".into())
+                .spawn_scoped(scope, || self.close_and_end())
+                .map(|closer| closer.join())
+        });
+        match closed {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => tracing::error!("closing a dropped blocking store panicked"),
+            Err(e) => tracing::error!(
+                error = %e,
+                "no thread to close a blocking store dropped inside an async runtime; its buffered writes are lost"
+            ),
+        }
+        // Left only if the closing thread never ran: end it without waiting.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
 
-/// Closes `store` (flushing it) and ends `runtime`; on a thread outside any async runtime.
-fn close_and_end(runtime: tokio::runtime::Runtime, store: &nadb_core::Store) {
-    if let Err(e) = runtime.block_on(store.close()) {
-        tracing::error!(error = %e, "closing a dropped blocking store failed");
+impl Store {
+    /// Closes the store (flushing it) and ends its runtime; on a thread outside any async
+    /// runtime.
+    fn close_and_end(&mut self) {
+        if let Some(runtime) = self.runtime.take()
+            && let Err(e) = runtime.block_on(self.inner.close())
+        {
+            tracing::error!(error = %e, "closing a dropped blocking store failed");
+        }
     }
 }
 

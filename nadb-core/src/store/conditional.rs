@@ -210,14 +210,7 @@ impl Store {
                 match self.engine.pipeline.lookup_dead(&self.space, key) {
                     // The newest write is dead-lettered: deciding on the older stored value
                     // would silently contradict it.
-                    Some((_, true)) => {
-                        let s = self.engine.pipeline.dlq_summary();
-                        return Err(Error::Unpersisted {
-                            ops: s.ops,
-                            bytes: s.bytes,
-                            last_error: s.last_error.unwrap_or_default(),
-                        });
-                    }
+                    Some((_, true)) => return Err(self.engine.pipeline.unpersisted()),
                     // Written again while the drain ran: let that write land too.
                     Some((_, false)) => {
                         backoff(attempt).await;

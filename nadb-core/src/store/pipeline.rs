@@ -511,11 +511,20 @@ impl Pipeline {
         if s.entries == 0 {
             return Ok(());
         }
-        Err(Error::Unpersisted {
+        Err(self.unpersisted_from(s))
+    }
+
+    /// The `Unpersisted` error for what the dead-letter queue holds.
+    pub(crate) fn unpersisted(&self) -> Error {
+        self.unpersisted_from(self.dlq_summary())
+    }
+
+    fn unpersisted_from(&self, s: DlqSummary) -> Error {
+        Error::Unpersisted {
             ops: s.ops,
             bytes: s.bytes,
             last_error: s.last_error.unwrap_or_default(),
-        })
+        }
     }
 
     /// Removes dead-letter entries; their pending values stop being readable.

@@ -216,12 +216,7 @@ impl Transaction {
                         });
                     }
                     if let Some((_, true)) = engine.pipeline.lookup_dead(&self.store.space, key) {
-                        let s = engine.pipeline.dlq_summary();
-                        return Err(Error::Unpersisted {
-                            ops: s.ops,
-                            bytes: s.bytes,
-                            last_error: s.last_error.unwrap_or_default(),
-                        });
+                        return Err(engine.pipeline.unpersisted());
                     }
                     let expect = read.version.map_or(Expect::Absent, Expect::Version);
                     batch.check(key.clone(), expect);
