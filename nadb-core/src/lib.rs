@@ -59,7 +59,7 @@ pub use space::Space;
 pub use stats::{OpStats, Stats};
 pub use store::{
     BufferedFlush, Cas, DeadLetter, DlqSummary, FlushPolicy, IntoBackend, KeyTtl, Page,
-    PipelineStats, SetOptions, Store, StoreBuilder, Transaction, WriteConfig,
+    PipelineStats, SetOptions, Store, StoreBuilder, TRANSACTION_ATTEMPTS, Transaction, WriteConfig,
 };
 pub use tags::Tags;
 

@@ -1,10 +1,13 @@
 //! A synchronous [`Store`] for callers without an async runtime.
 //!
 //! It owns a small tokio runtime (one worker thread, which also runs the store's flusher and
-//! sweeper) and blocks on the async store's methods, which it mirrors one for one. Calling it
-//! from inside an async runtime is refused with [`Error::Config`] rather than deadlocking.
-//! Dropping it closes the store (flushing what is buffered), also when the drop happens inside
-//! an async runtime: the close then runs on a thread of its own, which the drop waits for.
+//! sweeper) and blocks on the async store's methods, which it mirrors one for one. Handles are
+//! cheap to clone and may be used from many threads at once; [`Store::with_space`] gives a
+//! handle on another space that shares the runtime. Calling it from inside an async runtime
+//! (a `spawn_blocking` closure included) is refused with [`Error::Config`] rather than
+//! deadlocking. Dropping the last handle closes the store (flushing what is buffered), also
+//! when the drop happens inside an async runtime: the close then runs on a thread of its own,
+//! which the drop waits for.
 //!
 //! ```
 //! let store = nadb::blocking::Store::open("memory://")?;
@@ -17,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,13 +28,20 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use nadb_core::{
-    Cas, DeadLetter, DlqSummary, Error, KeyTtl, Page, Record, Result, SetOptions, Space, Stats,
-    StoreBuilder, TagMode,
+    BackendInfo, Cas, DeadLetter, DlqSummary, Error, KeyTtl, Page, Record, Result, SetOptions,
+    Space, Stats, StorageBackend, StoreBuilder, TRANSACTION_ATTEMPTS, TagMode,
 };
 
 /// The synchronous store; see the [module docs](self).
+#[derive(Clone)]
 pub struct Store {
     inner: nadb_core::Store,
+    owner: Arc<Owner>,
+}
+
+/// What every handle of one blocking store shares; the last handle's drop closes the store.
+struct Owner {
+    store: nadb_core::Store,
     /// Always `Some` until dropped: the drop may have to move it to another thread.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -64,10 +75,7 @@ impl Store {
     pub fn open(url: &str) -> Result<Store> {
         let runtime = runtime()?;
         let inner = runtime.block_on(crate::open(url))?;
-        Ok(Store {
-            inner,
-            runtime: Some(runtime),
-        })
+        Ok(Store::owning(inner, runtime))
     }
 
     /// Builds a store from a configured builder.
@@ -84,10 +92,17 @@ impl Store {
     pub fn build(builder: StoreBuilder) -> Result<Store> {
         let runtime = runtime()?;
         let inner = runtime.block_on(builder.build())?;
-        Ok(Store {
+        Ok(Store::owning(inner, runtime))
+    }
+
+    fn owning(inner: nadb_core::Store, runtime: tokio::runtime::Runtime) -> Store {
+        Store {
+            owner: Arc::new(Owner {
+                store: inner.clone(),
+                runtime: Some(runtime),
+            }),
             inner,
-            runtime: Some(runtime),
-        })
+        }
     }
 
     fn run<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
@@ -97,7 +112,7 @@ impl Store {
                     .into(),
             });
         }
-        match &self.runtime {
+        match &self.owner.runtime {
             Some(rt) => rt.block_on(fut),
             None => Err(Error::Closed),
         }
@@ -111,6 +126,42 @@ impl Store {
     /// A blocking handle's space.
     pub fn space(&self) -> &Space {
         self.inner.space()
+    }
+
+    /// A handle on another space of the same store, sharing its runtime; see
+    /// [`nadb::Store::with_space`](nadb_core::Store::with_space).
+    ///
+    /// ```
+    /// let a = nadb::blocking::Store::open("memory://")?;
+    /// let b = a.with_space(nadb::Space::new("other", "ns")?)?;
+    /// a.set("k", "in a")?;
+    /// assert_eq!(b.get("k")?, None);
+    /// drop(a); // b keeps the store open
+    /// b.set("k", "in b")?;
+    /// # Ok::<(), nadb::Error>(())
+    /// ```
+    pub fn with_space(&self, space: Space) -> Result<Store> {
+        let inner = self.run(self.inner.with_space(space))?;
+        Ok(Store {
+            inner,
+            owner: self.owner.clone(),
+        })
+    }
+
+    /// See [`nadb::Store::backend_info`](nadb_core::Store::backend_info).
+    ///
+    /// ```
+    /// let store = nadb::blocking::Store::open("memory://")?;
+    /// assert_eq!(store.backend_info().scheme, "memory");
+    /// # Ok::<(), nadb::Error>(())
+    /// ```
+    pub fn backend_info(&self) -> &BackendInfo {
+        self.inner.backend_info()
+    }
+
+    /// See [`nadb::Store::backend`](nadb_core::Store::backend).
+    pub fn backend(&self) -> &Arc<dyn StorageBackend> {
+        self.inner.backend()
     }
 
     /// See [`nadb::Store::set`](nadb_core::Store::set).
@@ -129,6 +180,23 @@ impl Store {
         V: Into<Bytes>,
     {
         self.run(self.inner.set_many(items))
+    }
+    /// See [`nadb::Store::set_many_with`](nadb_core::Store::set_many_with).
+    ///
+    /// ```
+    /// let store = nadb::blocking::Store::open("memory://")?;
+    /// let opts = nadb::SetOptions::new().tags(["batch"]);
+    /// store.set_many_with([("a", "1"), ("b", "2")], &opts)?;
+    /// assert_eq!(store.list_tags()?["batch"], 2);
+    /// # Ok::<(), nadb::Error>(())
+    /// ```
+    pub fn set_many_with<I, K, V>(&self, items: I, opts: &SetOptions) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<Bytes>,
+    {
+        self.run(self.inner.set_many_with(items, opts))
     }
     /// See [`nadb::Store::get`](nadb_core::Store::get).
     pub fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -231,12 +299,47 @@ impl Store {
     pub fn set_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
         self.run(self.inner.set_json(key, value))
     }
+    /// See [`nadb::Store::set_json_with`](nadb_core::Store::set_json_with).
+    ///
+    /// ```
+    /// let store = nadb::blocking::Store::open("memory://")?;
+    /// let opts = nadb::SetOptions::new().ttl(std::time::Duration::from_secs(60));
+    /// store.set_json_with("cfg", &vec![1, 2], &opts)?;
+    /// assert_eq!(store.get_json::<Vec<i32>>("cfg")?, Some(vec![1, 2]));
+    /// # Ok::<(), nadb::Error>(())
+    /// ```
+    pub fn set_json_with<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        opts: &SetOptions,
+    ) -> Result<()> {
+        self.run(self.inner.set_json_with(key, value, opts))
+    }
     /// See [`nadb::Store::get_json`](nadb_core::Store::get_json).
     pub fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         self.run(self.inner.get_json(key))
     }
-    /// Runs `body` on a transaction and commits it (no automatic retry: on
-    /// [`Error::Conflict`] call again).
+    /// Starts a transaction; see [`nadb::Store::begin`](nadb_core::Store::begin).
+    ///
+    /// ```
+    /// let store = nadb::blocking::Store::open("memory://")?;
+    /// let mut tx = store.begin();
+    /// tx.set("a", "1")?;
+    /// assert_eq!(store.get("a")?, None, "invisible before commit");
+    /// tx.commit()?;
+    /// assert!(store.exists("a")?);
+    /// # Ok::<(), nadb::Error>(())
+    /// ```
+    pub fn begin(&self) -> Transaction<'_> {
+        Transaction {
+            inner: self.inner.begin(),
+            store: self,
+        }
+    }
+    /// Runs `body` in a transaction and commits it, running the body again when the commit
+    /// meets a conflict, as [`nadb::Store::transaction`](nadb_core::Store::transaction) does.
+    /// An error from `body` rolls back and is returned.
     ///
     /// ```
     /// let store = nadb::blocking::Store::open("memory://")?;
@@ -249,15 +352,20 @@ impl Store {
     /// ```
     pub fn transaction<T>(
         &self,
-        body: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
+        mut body: impl FnMut(&mut Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut tx = Transaction {
-            inner: self.inner.begin(),
-            store: self,
-        };
-        let out = body(&mut tx)?;
-        self.run(tx.inner.commit())?;
-        Ok(out)
+        let mut attempt = 0;
+        loop {
+            let mut tx = self.begin();
+            let out = body(&mut tx)?;
+            match tx.commit() {
+                Err(Error::Conflict { .. }) if attempt + 1 < TRANSACTION_ATTEMPTS => {
+                    std::thread::sleep(self.inner.conflict_pause(attempt));
+                    attempt += 1;
+                }
+                committed => return committed.map(|()| out),
+            }
+        }
     }
     /// See [`nadb::Store::stats`](nadb_core::Store::stats).
     pub fn stats(&self) -> Result<Stats> {
@@ -297,7 +405,7 @@ impl Store {
     }
 }
 
-impl Drop for Store {
+impl Drop for Owner {
     fn drop(&mut self) {
         if tokio::runtime::Handle::try_current().is_err() {
             self.close_and_end();
@@ -326,12 +434,12 @@ impl Drop for Store {
     }
 }
 
-impl Store {
+impl Owner {
     /// Closes the store (flushing it) and ends its runtime; on a thread outside any async
     /// runtime.
     fn close_and_end(&mut self) {
         if let Some(runtime) = self.runtime.take()
-            && let Err(e) = runtime.block_on(self.inner.close())
+            && let Err(e) = runtime.block_on(self.store.close())
         {
             tracing::error!(error = %e, "closing a dropped blocking store failed");
         }
@@ -372,5 +480,26 @@ impl Transaction<'_> {
     /// See [`nadb::Transaction::delete`](nadb_core::Transaction::delete).
     pub fn delete(&mut self, key: &str) -> Result<()> {
         self.inner.delete(key)
+    }
+    /// See [`nadb::Transaction::exists`](nadb_core::Transaction::exists).
+    pub fn exists(&mut self, key: &str) -> Result<bool> {
+        let store = self.store;
+        store.run(self.inner.exists(key))
+    }
+    /// See [`nadb::Transaction::len`](nadb_core::Transaction::len).
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+    /// See [`nadb::Transaction::is_empty`](nadb_core::Transaction::is_empty).
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+    /// See [`nadb::Transaction::commit`](nadb_core::Transaction::commit).
+    pub fn commit(self) -> Result<()> {
+        self.store.run(self.inner.commit())
+    }
+    /// See [`nadb::Transaction::rollback`](nadb_core::Transaction::rollback).
+    pub fn rollback(self) {
+        self.inner.rollback()
     }
 }

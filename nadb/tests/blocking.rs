@@ -82,6 +82,74 @@ fn drop_closes_the_store() -> nadb::Result<()> {
 }
 
 #[test]
+fn handles_share_one_store_until_the_last_is_dropped() -> nadb::Result<()> {
+    let backend = Arc::new(MemoryBackend::new());
+    let a = manual_store_holding_k(&backend)?;
+    let b = a.with_space(nadb::Space::new("other", "ns")?)?;
+    let c = a.clone();
+    let space = a.space().clone();
+    b.set("k", "in b")?;
+    drop(a);
+    // The other handles keep the store open: nothing was closed or flushed yet.
+    assert_eq!(c.get("k")?.as_deref(), Some(&b"v"[..]));
+    assert_eq!(b.get("k")?.as_deref(), Some(&b"in b"[..]));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| nadb::Error::Config {
+            reason: e.to_string(),
+        })?;
+    assert!(rt.block_on(backend.scan_all(&space, ""))?.is_empty());
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let c = c.clone();
+            std::thread::spawn(move || c.set(&format!("t{i}"), "x"))
+        })
+        .collect();
+    for t in threads {
+        t.join().map_err(|_| nadb::Error::Config {
+            reason: "writer thread panicked".into(),
+        })??;
+    }
+    drop(c);
+    assert_eq!(b.len()?, 1);
+    drop(b);
+    // The last drop closed the store, after flushing every space's writes.
+    assert!(matches!(
+        rt.block_on(backend.scan_all(&space, "")),
+        Err(nadb::Error::Closed)
+    ));
+    Ok(())
+}
+
+#[test]
+fn transactions_begin_by_hand_and_retry_conflicts() -> nadb::Result<()> {
+    let store = nadb::blocking::Store::open("memory://")?;
+    let mut tx = store.begin();
+    tx.set("a", "1")?;
+    assert!(tx.exists("a")?);
+    assert_eq!(tx.len(), 1);
+    tx.rollback();
+    assert!(!store.exists("a")?);
+
+    store.set("n", "0")?;
+    let mut runs = 0;
+    let out = store.transaction(|tx| {
+        runs += 1;
+        let n = tx.get("n")?.unwrap_or_default();
+        if runs == 1 {
+            // Someone else changes what the transaction read: its commit conflicts.
+            store.set("n", "5")?;
+        }
+        let next = std::str::from_utf8(&n).map_or(0, |s| s.parse::<u32>().unwrap_or(0)) + 1;
+        tx.set("n", next.to_string())?;
+        Ok(next)
+    })?;
+    assert_eq!((runs, out), (2, 6));
+    assert_eq!(store.get("n")?.as_deref(), Some(&b"6"[..]));
+    store.close()
+}
+
+#[test]
 fn the_fs_scheme_is_linked_by_default() -> nadb::Result<()> {
     assert!(nadb::schemes().contains(&"fs"));
     let dir = tempfile::tempdir().map_err(|e| nadb::Error::Config {

@@ -44,7 +44,7 @@ use tokio::task::JoinHandle;
 pub use options::{Cas, KeyTtl, Page, SetOptions};
 pub use pipeline::{DeadLetter, DlqSummary, PipelineStats};
 pub use policy::{BufferedFlush, FlushPolicy, WriteConfig};
-pub use transaction::Transaction;
+pub use transaction::{TRANSACTION_ATTEMPTS, Transaction};
 
 use crate::backend::{BackendExt, BackendInfo, StorageBackend};
 use crate::clock::{Clock, SystemClock};

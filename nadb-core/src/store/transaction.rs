@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -63,6 +64,9 @@ impl fmt::Debug for Transaction {
     }
 }
 
+/// How many times [`Store::transaction`] runs its body before it gives up on conflicts.
+pub const TRANSACTION_ATTEMPTS: u32 = 100;
+
 impl Store {
     /// Starts a transaction on this handle's space.
     pub fn begin(&self) -> Transaction {
@@ -99,9 +103,8 @@ impl Store {
     where
         F: for<'t> FnMut(&'t mut Transaction) -> BoxFuture<'t, Result<T>>,
     {
-        const ATTEMPTS: u32 = 100;
         let mut last = None;
-        for attempt in 0..ATTEMPTS {
+        for attempt in 0..TRANSACTION_ATTEMPTS {
             let mut tx = self.begin();
             let out = body(&mut tx).await?;
             match tx.commit().await {
@@ -109,14 +112,30 @@ impl Store {
                 Err(e @ Error::Conflict { .. }) => last = Some(e),
                 Err(e) => return Err(e),
             }
-            // Randomised so that colliding transactions do not collide again in lockstep.
-            let cap_us = 50u64 << attempt.min(10);
-            let jitter = self.engine.next_version() % cap_us;
-            tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
+            tokio::time::sleep(self.conflict_pause(attempt)).await;
         }
         Err(last.unwrap_or_else(|| Error::Conflict {
             reason: "transaction kept conflicting".into(),
         }))
+    }
+}
+
+impl Store {
+    /// The pause before running a transaction again after its commit number `attempt`
+    /// (counting from 0) met a conflict: random, below a cap that doubles per attempt from
+    /// 50 µs to about 51 ms, so that colliding transactions do not collide again in lockstep.
+    /// [`Store::transaction`] waits this long; so can a caller retrying [`Store::begin`] by hand.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = nadb_core::Store::open("memory://").await?;
+    /// assert!(store.conflict_pause(0) < std::time::Duration::from_micros(50));
+    /// assert!(store.conflict_pause(99) < std::time::Duration::from_millis(52));
+    /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn conflict_pause(&self, attempt: u32) -> Duration {
+        let cap_us = 50u64 << attempt.min(10);
+        Duration::from_micros(self.engine.next_version() % cap_us)
     }
 }
 
