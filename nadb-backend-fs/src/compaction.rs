@@ -48,6 +48,7 @@ fn crash_point(backend: &FsBackend, step: u8) -> Result<()> {
     Ok(())
 }
 
+#[tracing::instrument(level = "info", name = "nadb.fs.compact", skip_all)]
 pub(crate) async fn compact(backend: &FsBackend) -> Result<()> {
     // Owned by the blocking task, so a cancelled caller cannot let a second compaction start
     // while this one still runs.

@@ -444,6 +444,44 @@ fn import_refuses_a_bad_line_and_reads_older_lines() {
 }
 
 #[test]
+fn a_cut_torn_tail_is_reported_on_stderr() {
+    let env = Env::new();
+    let url = env.fs_url("data");
+    env.run(&url, &["set", "k", "kept"]).expect(0);
+    // What a crash in the middle of a write leaves: a partial record after the last one.
+    let dir = env.dir.path().join("data");
+    let seg = std::fs::read_dir(&dir)
+        .expect("list")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .max()
+        .expect("a segment");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .expect("open segment");
+    f.write_all(&[0x4e, 0x41, 0x01, 0x00, 0x00, 0x00, 0x07])
+        .expect("append");
+    drop(f);
+    let r = env.run(&url, &["get", "k"]);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(r.text(), "kept");
+    assert!(
+        r.stderr.contains("WARN") && r.stderr.contains("cut an incomplete tail"),
+        "{}",
+        r.stderr
+    );
+    let side = std::fs::read_dir(&dir)
+        .expect("list")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().contains(".cut-"))
+        .expect("a side file with the cut bytes");
+    assert!(r.stderr.contains(&*side.to_string_lossy()), "{}", r.stderr);
+    // Once cut, the next open has nothing to report.
+    env.run(&url, &["get", "k"]).expect(0);
+}
+
+#[test]
 fn verify_reports_a_flipped_bit_in_a_segment() {
     let env = Env::new();
     let url = env.fs_url("data");

@@ -40,6 +40,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 pub use options::{Cas, KeyTtl, Page, SetOptions};
 pub use pipeline::{DeadLetter, DlqSummary, PipelineStats};
@@ -624,7 +625,8 @@ impl Store {
         validate_key(key, self.engine.max_key_len)
     }
 
-    /// Runs `fut` as operation `kind`: refuses after close, records latency and errors.
+    /// Runs `fut` as operation `kind` in a `nadb.op` span: refuses after close, records
+    /// latency and errors.
     pub(crate) async fn measured<T>(
         &self,
         kind: OpKind,
@@ -633,7 +635,9 @@ impl Store {
         self.check_open()?;
         let h = self.engine.metrics.op(kind);
         let started = h.start();
-        let result = fut.await;
+        // Names the operation and space only: keys and values stay out of traces.
+        let span = tracing::debug_span!("nadb.op", op = kind.name(), space = %self.space);
+        let result = fut.instrument(span).await;
         h.finish(started, result.is_ok());
         result
     }

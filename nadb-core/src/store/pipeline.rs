@@ -1039,6 +1039,7 @@ async fn apply_with_retry(engine: &Engine, batch: &Batch, synced: bool) -> (Resu
     }
 }
 
+#[tracing::instrument(level = "debug", name = "nadb.backend.sync", skip_all)]
 async fn sync_with_retry(engine: &Engine) -> Result<()> {
     let cfg = engine.pipeline.config;
     let mut delay = cfg.retry_base_delay;
@@ -1145,6 +1146,7 @@ fn settle_failed(p: &Pipeline, failed: Vec<(Unit, Error)>) {
     p.room.add_permits(released);
 }
 
+#[tracing::instrument(level = "debug", name = "nadb.flush_round", skip_all, fields(units = units.len()))]
 async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
     let p = &engine.pipeline;
     let last_seq = units.back().map_or(0, |u| u.seq);

@@ -43,6 +43,7 @@ impl Store {
 }
 
 impl Engine {
+    #[tracing::instrument(level = "debug", name = "nadb.sweep", skip_all)]
     async fn sweep(&self) -> Result<u64> {
         let mut removed = 0;
         loop {

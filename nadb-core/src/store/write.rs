@@ -307,6 +307,12 @@ impl Engine {
     /// the order the backend applied them.
     /// With `synced`, the backend also makes the batch durable in the same call
     /// ([`StorageBackend::apply_synced`](crate::StorageBackend::apply_synced)).
+    #[tracing::instrument(
+        level = "debug",
+        name = "nadb.backend.apply",
+        skip_all,
+        fields(space = %batch.space, ops = batch.ops.len(), synced = synced)
+    )]
     pub(crate) async fn commit(&self, batch: &Batch, synced: bool) -> Result<()> {
         self.ensure_indexed(&batch.space).await?;
         let apply = async {

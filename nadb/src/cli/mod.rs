@@ -52,8 +52,22 @@ use args::{Cli, Command};
 use exit::Failure;
 use output::Output;
 
+/// Sends log events to stderr, so that what the tool's stores report (a cut torn tail,
+/// dead-lettered writes) reaches its user.
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NADB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
 /// Runs the tool on `args` (the program name first, as `std::env::args_os` gives them),
-/// writing to stdout and stderr, and returns the exit code.
+/// writing to stdout and stderr, and returns the exit code. Unless the process already has a
+/// `tracing` subscriber, log events go to stderr: warnings and errors, or what `NADB_LOG`
+/// selects (`NADB_LOG=debug` adds the operation spans).
 ///
 /// ```
 /// use nadb::cli::{run, NOT_FOUND, OK, USAGE};
@@ -67,6 +81,7 @@ where
     T: Into<OsString>,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    log_to_stderr();
     // Known before parsing, so even a usage error can answer in JSON.
     let json = args.iter().skip(1).any(|a| a == "--json");
     let mut out = Output::new(json);
