@@ -116,7 +116,10 @@ impl Conn {
                 // migrates, every multi-key call on it answers TRYAGAIN until the move ends;
                 // the waits (up to 1 s each, about 10 s in all) outlast a typical slot move,
                 // and a longer outage reaches the caller as a temporary error instead of
-                // blocking a call for minutes.
+                // blocking a call for minutes. A write the client sends again after it took
+                // effect is harmless: an unchecked batch is recognised by the apply script,
+                // and a checked one fails its checks on its own version, which the store
+                // recognises as applied.
                 let client = ClusterClientBuilder::new(nodes.clone())
                     .connection_timeout(CONNECT_TIMEOUT)
                     .response_timeout(RESPONSE_TIMEOUT)

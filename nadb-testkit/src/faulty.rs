@@ -39,6 +39,10 @@ pub enum Fault {
     /// The call reaches the wrapped backend and takes effect, then a temporary error is
     /// reported: a reply lost on its way back.
     LostReply,
+    /// The call takes effect, its reply is lost, and the backend's client sends it again by
+    /// itself (as the Redis Cluster client does after a dropped connection): the caller gets
+    /// the second call's answer. Only an `apply` can tell; other calls just run.
+    Resent,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -249,8 +253,8 @@ impl FaultyBackend {
     ) -> Result<T> {
         match self.maybe_fail(op) {
             Err(e) => Err(e),
-            Ok(None) => call.await,
-            Ok(Some(lost)) => {
+            Ok(None | Some((Fault::Resent, _))) => call.await,
+            Ok(Some((_, lost))) => {
                 call.await?;
                 Err(lost)
             }
@@ -258,8 +262,8 @@ impl FaultyBackend {
     }
 
     /// The error of a fault that fires for `op`: `Err` before the call, `Ok(Some(..))` for
-    /// after it (a lost reply).
-    fn maybe_fail(&self, op: FaultOp) -> Result<Option<Error>> {
+    /// a fault that lets the call run (a lost reply, a resent call).
+    fn maybe_fail(&self, op: FaultOp) -> Result<Option<(Fault, Error)>> {
         let mut rules = self.rules.lock();
         let mut hit = None;
         for rule in rules.iter_mut() {
@@ -300,8 +304,8 @@ impl FaultyBackend {
             std::io::Error::other(format!("injected {fault:?} fault in {op:?}")),
         );
         match fault {
-            Fault::LostReply => Ok(Some(e)),
-            _ => Err(e),
+            Fault::LostReply | Fault::Resent => Ok(Some((fault, e))),
+            Fault::Temporary | Fault::Permanent => Err(e),
         }
     }
 }
@@ -325,7 +329,7 @@ impl StorageBackend for FaultyBackend {
     }
 
     async fn apply(&self, batch: &Batch) -> Result<()> {
-        self.guarded(FaultOp::Apply, async {
+        let once = || async {
             let delay = *self.apply_delay.lock();
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -333,8 +337,20 @@ impl StorageBackend for FaultyBackend {
             self.inner.apply(batch).await?;
             self.batches.lock().push(batch.ops.len());
             Ok(())
-        })
-        .await
+        };
+        match self.maybe_fail(FaultOp::Apply) {
+            Err(e) => Err(e),
+            Ok(None) => once().await,
+            Ok(Some((Fault::Resent, _))) => {
+                // The first answer never reaches the caller.
+                let _ = once().await;
+                once().await
+            }
+            Ok(Some((_, lost))) => {
+                once().await?;
+                Err(lost)
+            }
+        }
     }
 
     async fn scan(

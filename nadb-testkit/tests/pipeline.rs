@@ -943,6 +943,33 @@ async fn a_checked_write_whose_reply_was_lost_applies_once() -> Result<()> {
     store.close().await
 }
 
+/// A checked write the backend's client sent twice by itself (the first took effect, its reply
+/// was lost) answers with a conflict the store never saw a failure before: it is still
+/// recognised as done, so neither an increment nor a transaction runs a second time.
+#[tokio::test]
+async fn a_checked_write_its_client_resent_applies_once() -> Result<()> {
+    let backend = Arc::new(FaultyBackend::new(MemoryBackend::new(), 0));
+    let store = Store::builder(backend.clone()).build().await?;
+    store.set("n", "10").await?;
+    backend.fail_next(FaultOp::Apply, 1, Fault::Resent);
+    assert_eq!(store.incr("n", 1).await?, 11);
+    backend.fail_next(FaultOp::Apply, 1, Fault::Resent);
+    let mut runs = 0;
+    store
+        .transaction(|tx| {
+            runs += 1;
+            Box::pin(async move {
+                let n = tx.get("n").await?.unwrap_or_default();
+                tx.set("n", [&n[..], b"!"].concat())?;
+                Ok(())
+            })
+        })
+        .await?;
+    assert_eq!((backend.injected(), runs), (2, 1));
+    assert_eq!(store.get("n").await?.as_deref(), Some(&b"11!"[..]));
+    store.close().await
+}
+
 /// After a write fails although the backend applied it, reads through a cache agree with the
 /// backend: neither the LRU nor memory-first keeps serving the value it replaced.
 #[tokio::test]

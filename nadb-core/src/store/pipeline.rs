@@ -996,7 +996,7 @@ fn coalesce(chunk: &mut [Unit]) -> Staged {
     }
 }
 
-/// Whether a checked batch whose round was cancelled mid-apply did reach the backend: every
+/// Whether a checked batch that failed its checks had already reached the backend: every
 /// put's record is stored at exactly its version and every deleted key is gone.
 async fn already_applied(engine: &Engine, batch: &Batch) -> bool {
     // A batch of checks alone leaves no trace: whether its checks held then is unknown.
@@ -1176,10 +1176,15 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         let batch = round.stage();
         let (mut result, retried) = apply_with_retry(engine, batch, one_call).await;
         synced = one_call && result.is_ok();
-        // A checked batch whose earlier attempt failed (or whose round was cancelled) may have
-        // taken effect then, and now fails its own checks: it is done, not in conflict.
+        // A checked batch may fail its own checks because it already took effect: in an
+        // attempt whose reply was lost, in a cancelled round, or in a call the backend's
+        // client sent twice by itself, which the store never sees fail. A put's version is
+        // its own, so finding it stored proves the batch landed whatever the store saw; a
+        // batch of deletes alone proves nothing (someone else may have deleted the keys), so
+        // it is judged so only after a failure the store did see.
+        let puts = batch.ops.iter().any(|op| matches!(op, Op::Put { .. }));
         if matches!(result, Err(Error::Conflict { .. }))
-            && (uncertain || retried)
+            && (puts || uncertain || retried)
             && already_applied(engine, batch).await
         {
             result = engine.record_applied(batch).await;
