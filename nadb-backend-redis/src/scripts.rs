@@ -296,18 +296,23 @@ return out
 
 /// Tag query. KEYS: meta hash, scratch sorted set, the tag sets. ARGV: prefix, `all`/`any`,
 /// now, after ('' for none), limit. The sets are combined into the scratch sorted set (score 1
-/// for every member) so `ZRANGEBYLEX` pages them in byte order. Returns `{ {key, version…},
+/// for every member), at most 1000 per call (Lua unpacks only so many values; each later call
+/// folds in the result so far), so `ZRANGEBYLEX` pages them in byte order. Returns `{ {key, version…},
 /// {dead key, version…} }`: records whose value the server already expired are reported for
 /// pruning, not returned.
 const QUERY: &str = r#"
 local M, tmp = KEYS[1], KEYS[2]
-local args = { tmp, #KEYS - 2 }
-for j = 3, #KEYS do args[#args + 1] = KEYS[j] end
-args[#args + 1] = 'AGGREGATE'
-args[#args + 1] = 'MIN'
 local op = 'ZINTERSTORE'
 if ARGV[2] == 'any' then op = 'ZUNIONSTORE' end
-redis.call(op, unpack(args))
+for s = 3, #KEYS, 1000 do
+  local args = { tmp, 0 }
+  if s > 3 then args[#args + 1] = tmp end
+  for j = s, math.min(s + 999, #KEYS) do args[#args + 1] = KEYS[j] end
+  args[2] = #args - 2
+  args[#args + 1] = 'AGGREGATE'
+  args[#args + 1] = 'MIN'
+  redis.call(op, unpack(args))
+end
 local now, limit = tonumber(ARGV[3]), tonumber(ARGV[5])
 local min = '-'
 if ARGV[4] ~= '' then min = '(' .. ARGV[4] end

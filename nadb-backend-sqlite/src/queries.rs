@@ -56,6 +56,9 @@ fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Tags a query binds one parameter each; a longer list is bound as one JSON array.
+const BOUND_TAGS: usize = 500;
+
 /// Live keys of `space` with all or any of `tags` (sorted, distinct), in key order.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn tag_query(
@@ -74,12 +77,19 @@ pub(crate) fn tag_query(
         (k, TagMode::All) => format!("GROUP BY key HAVING count(*) = {k}"),
         (_, TagMode::Any) => "GROUP BY key".to_string(),
     };
+    // SQLite binds at most 32,766 parameters to a statement: a long list of tags travels as
+    // one JSON array.
+    let one_array = tags.len() > BOUND_TAGS;
+    let list = if one_array {
+        "SELECT value FROM json_each(?)".to_string()
+    } else {
+        vec!["?"; tags.len()].join(", ")
+    };
     let sql = format!(
         "SELECT key, version FROM {} WHERE db = ? AND ns = ? AND key > ? \
-         AND (expires_at IS NULL OR expires_at > ?) AND tag IN ({}) {grouping} \
+         AND (expires_at IS NULL OR expires_at > ?) AND tag IN ({list}) {grouping} \
          ORDER BY key LIMIT ?",
         t.tags,
-        vec!["?"; tags.len()].join(", ")
     );
     let mut args: Vec<Value> = vec![
         space.db().to_string().into(),
@@ -87,7 +97,13 @@ pub(crate) fn tag_query(
         after.to_string().into(),
         millis(now).into(),
     ];
-    args.extend(tags.iter().map(|tag| Value::from(tag.clone())));
+    if one_array {
+        let json = serde_json::to_string(tags)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        args.push(json.into());
+    } else {
+        args.extend(tags.iter().map(|tag| Value::from(tag.clone())));
+    }
     args.push(limit(n).into());
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {

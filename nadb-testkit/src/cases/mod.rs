@@ -57,6 +57,7 @@ suite! {
     layout::scan_order_and_paging,
     layout::len_and_clear,
     tags::tags_all_any,
+    tags::tags_many_in_one_query,
     tags::tags_paging,
     tags::list_tags_counts,
     tags::delete_by_tag,

@@ -43,6 +43,34 @@ pub async fn tags_all_any(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// A query may name more tags than a key can carry and than a statement or script takes
+/// arguments: Any finds each key with one of them, All finds none, a repeated tag counts once.
+pub async fn tags_many_in_one_query(ctx: &Ctx) -> Result<()> {
+    let s = ctx.store().await?;
+    s.set_with("a", "1", &SetOptions::new().tags(["red", "big"]))
+        .await?;
+    s.set_with("b", "2", &SetOptions::new().tags(["t-39999"]))
+        .await?;
+    s.set_with("c", "3", &SetOptions::new().tags(["blue"]))
+        .await?;
+    let mut many: Vec<String> = (0..40_000).map(|i| format!("t-{i:05}")).collect();
+    many.push("red".into());
+    let q = |tags: Vec<String>, mode| {
+        let s = s.clone();
+        async move {
+            s.query_by_tags(&tags, mode, None, 10)
+                .await
+                .map(|p| p.items)
+        }
+    };
+    let owned = |t: &[&str]| t.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    assert_eq!(q(many.clone(), TagMode::Any).await?, ["a", "b"]);
+    assert!(q(many, TagMode::All).await?.is_empty());
+    assert_eq!(q(owned(&["red", "big", "red"]), TagMode::All).await?, ["a"]);
+    assert_eq!(q(owned(&["blue", "blue"]), TagMode::Any).await?, ["c"]);
+    Ok(())
+}
+
 /// Tag queries page like scans, in key order, for both modes.
 pub async fn tags_paging(ctx: &Ctx) -> Result<()> {
     let s = ctx.store().await?;
