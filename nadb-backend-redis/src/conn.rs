@@ -117,9 +117,9 @@ impl Conn {
                 // the waits (up to 1 s each, about 10 s in all) outlast a typical slot move,
                 // and a longer outage reaches the caller as a temporary error instead of
                 // blocking a call for minutes. A write the client sends again after it took
-                // effect is harmless: an unchecked batch is recognised by the apply script,
-                // and a checked one fails its checks on its own version, which the store
-                // recognises as applied.
+                // effect is recognised: an unchecked batch by the apply script, a checked one
+                // with a put by the store (the put's own version is stored). A checked batch
+                // of deletes alone cannot be told from a conflict: it comes back as one.
                 let client = ClusterClientBuilder::new(nodes.clone())
                     .connection_timeout(CONNECT_TIMEOUT)
                     .response_timeout(RESPONSE_TIMEOUT)

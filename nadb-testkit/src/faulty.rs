@@ -62,7 +62,8 @@ struct Rule {
 }
 
 /// A backend that fails chosen calls before they reach the wrapped backend, so a failed
-/// `apply` applies nothing — or, for [`Fault::LostReply`], after it. Index reads are passed through untouched. It can also slow
+/// `apply` applies nothing — or, for [`Fault::LostReply`], after it; [`Fault::Resent`] runs an
+/// `apply` twice. Index reads are passed through untouched. It can also slow
 /// `sync` down ([`set_sync_delay`](FaultyBackend::set_sync_delay)) and records the size of
 /// every applied batch ([`applied_batches`](FaultyBackend::applied_batches)).
 ///
@@ -245,7 +246,7 @@ impl FaultyBackend {
     }
 
     /// Runs `call` unless a fault fires first; after a [`Fault::LostReply`] it runs and
-    /// its answer is replaced by an error.
+    /// its answer is replaced by an error; a [`Fault::Resent`] just runs it.
     async fn guarded<T>(
         &self,
         op: FaultOp,

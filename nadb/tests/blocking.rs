@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nadb::{BackendExt, FlushPolicy, MemoryBackend, SetOptions, TagMode};
+use nadb::{BackendExt, FlushPolicy, MemoryBackend, SetOptions, StorageBackend, TagMode};
 
 #[test]
 fn mirrors_the_async_store() -> nadb::Result<()> {
@@ -83,22 +83,27 @@ fn drop_closes_the_store() -> nadb::Result<()> {
 
 #[test]
 fn handles_share_one_store_until_the_last_is_dropped() -> nadb::Result<()> {
-    let backend = Arc::new(MemoryBackend::new());
-    let a = manual_store_holding_k(&backend)?;
-    let b = a.with_space(nadb::Space::new("other", "ns")?)?;
+    let config = |e: std::io::Error| nadb::Error::Config {
+        reason: e.to_string(),
+    };
+    let dir = tempfile::tempdir().map_err(config)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(config)?;
+    let backend = rt.block_on(nadb::fs::FsBackend::open(dir.path()))?;
+    let a = nadb::blocking::Store::build(
+        nadb::Store::builder(backend.clone()).flush_policy(FlushPolicy::Manual),
+    )?;
+    a.set("k", "v")?;
+    let other = nadb::Space::new("other", "ns")?;
+    let b = a.with_space(other.clone())?;
     let c = a.clone();
-    let space = a.space().clone();
     b.set("k", "in b")?;
     drop(a);
     // The other handles keep the store open: nothing was closed or flushed yet.
     assert_eq!(c.get("k")?.as_deref(), Some(&b"v"[..]));
     assert_eq!(b.get("k")?.as_deref(), Some(&b"in b"[..]));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| nadb::Error::Config {
-            reason: e.to_string(),
-        })?;
-    assert!(rt.block_on(backend.scan_all(&space, ""))?.is_empty());
+    assert!(rt.block_on(backend.get(c.space(), "k"))?.is_none());
     let threads: Vec<_> = (0..4)
         .map(|i| {
             let c = c.clone();
@@ -112,13 +117,16 @@ fn handles_share_one_store_until_the_last_is_dropped() -> nadb::Result<()> {
     }
     drop(c);
     assert_eq!(b.len()?, 1);
-    drop(b);
-    // The last drop closed the store, after flushing every space's writes.
-    assert!(matches!(
-        rt.block_on(backend.scan_all(&space, "")),
-        Err(nadb::Error::Closed)
-    ));
-    Ok(())
+    drop((b, backend));
+    // The last drop closed the store after flushing the writes of every space.
+    let reopened = nadb::blocking::Store::open(&format!("fs://{}", dir.path().display()))?;
+    assert_eq!(
+        reopened.scan("", None, 10)?.items,
+        ["k", "t0", "t1", "t2", "t3"]
+    );
+    let other = reopened.with_space(other)?;
+    assert_eq!(other.get("k")?.as_deref(), Some(&b"in b"[..]));
+    reopened.close()
 }
 
 #[test]

@@ -55,6 +55,7 @@ impl Run {
 fn nadb_in(cwd: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nadb"))
         .args(args)
+        .env_remove("NADB_LOG")
         .current_dir(cwd)
         .stdin(if stdin.is_some() {
             Stdio::piped()

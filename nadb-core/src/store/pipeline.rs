@@ -1146,7 +1146,14 @@ fn settle_failed(p: &Pipeline, failed: Vec<(Unit, Error)>) {
     p.room.add_permits(released);
 }
 
-#[tracing::instrument(level = "debug", name = "nadb.flush_round", skip_all, fields(units = units.len()))]
+// A root span: a writer leading the round carries other writers' units too.
+#[tracing::instrument(
+    level = "debug",
+    name = "nadb.flush_round",
+    parent = None,
+    skip_all,
+    fields(units = units.len())
+)]
 async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
     let p = &engine.pipeline;
     let last_seq = units.back().map_or(0, |u| u.seq);
@@ -1182,6 +1189,7 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         // its own, so finding it stored proves the batch landed whatever the store saw; a
         // batch of deletes alone proves nothing (someone else may have deleted the keys), so
         // it is judged so only after a failure the store did see.
+        // (A real conflict costs one more read of the batch's keys here.)
         let puts = batch.ops.iter().any(|op| matches!(op, Op::Put { .. }));
         if matches!(result, Err(Error::Conflict { .. }))
             && (puts || uncertain || retried)

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -112,7 +113,9 @@ impl Store {
                 Err(e @ Error::Conflict { .. }) => last = Some(e),
                 Err(e) => return Err(e),
             }
-            tokio::time::sleep(self.conflict_pause(attempt)).await;
+            if attempt + 1 < TRANSACTION_ATTEMPTS {
+                tokio::time::sleep(self.conflict_pause(attempt)).await;
+            }
         }
         Err(last.unwrap_or_else(|| Error::Conflict {
             reason: "transaction kept conflicting".into(),
@@ -135,7 +138,9 @@ impl Store {
     /// ```
     pub fn conflict_pause(&self, attempt: u32) -> Duration {
         let cap_us = 50u64 << attempt.min(10);
-        Duration::from_micros(self.engine.next_version() % cap_us)
+        // Versions count up by one: hashed, consecutive calls land far apart.
+        let draw = foldhash::fast::FixedState::default().hash_one(self.engine.next_version());
+        Duration::from_micros(draw % cap_us)
     }
 }
 

@@ -59,6 +59,7 @@ fn log_to_stderr() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
@@ -67,7 +68,7 @@ fn log_to_stderr() {
 /// Runs the tool on `args` (the program name first, as `std::env::args_os` gives them),
 /// writing to stdout and stderr, and returns the exit code. Unless the process already has a
 /// `tracing` subscriber, log events go to stderr: warnings and errors, or what `NADB_LOG`
-/// selects (`NADB_LOG=debug` adds the operation spans).
+/// selects (`NADB_LOG=debug` adds a line with the duration of each span as it closes).
 ///
 /// ```
 /// use nadb::cli::{run, NOT_FOUND, OK, USAGE};
@@ -147,7 +148,14 @@ fn report(out: &mut Output, f: Failure) -> u8 {
 /// Opens the store at `url` with a handle on `space`.
 async fn open(url: &str, space: Space) -> Result<Store, Failure> {
     let store = crate::open(url).await?;
-    Ok(store.with_space(space).await?)
+    match store.with_space(space).await {
+        Ok(handle) => Ok(handle),
+        Err(e) => {
+            // Closed rather than dropped, which would log a warning beside the error line.
+            let _ = store.close().await;
+            Err(e.into())
+        }
+    }
 }
 
 async fn dispatch(cli: Cli, out: &mut Output) -> Result<(), Failure> {
