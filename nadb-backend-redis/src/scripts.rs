@@ -297,9 +297,9 @@ return out
 /// Tag query. KEYS: meta hash, scratch sorted set, the tag sets. ARGV: prefix, `all`/`any`,
 /// now, after ('' for none), limit. The sets are combined into the scratch sorted set (score 1
 /// for every member), at most 1000 per call (Lua unpacks only so many values; each later call
-/// folds in the result so far), so `ZRANGEBYLEX` pages them in byte order. Returns `{ {key, version…},
-/// {dead key, version…} }`: records whose value the server already expired are reported for
-/// pruning, not returned.
+/// folds in the result so far), so `ZRANGEBYLEX` pages them in byte order. Returns
+/// `{ {key, version…}, {dead key, version…} }`: records whose value the server already expired
+/// are reported for pruning, not returned.
 const QUERY: &str = r#"
 local M, tmp = KEYS[1], KEYS[2]
 local op = 'ZINTERSTORE'

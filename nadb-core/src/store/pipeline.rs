@@ -1190,9 +1190,8 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         // batch of deletes alone proves nothing (someone else may have deleted the keys), so
         // it is judged so only after a failure the store did see.
         // (A real conflict costs one more read of the batch's keys here.)
-        let puts = batch.ops.iter().any(|op| matches!(op, Op::Put { .. }));
         if matches!(result, Err(Error::Conflict { .. }))
-            && (puts || uncertain || retried)
+            && (uncertain || retried || batch.ops.iter().any(|op| matches!(op, Op::Put { .. })))
             && already_applied(engine, batch).await
         {
             result = engine.record_applied(batch).await;
