@@ -1,12 +1,12 @@
 //! [`KeyMap`]: the in-memory key table of a backend that keeps its keys in memory.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::hash::BuildHasher;
 use std::ops::Bound;
 
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use smol_str::SmolStr;
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The longest key a [`SmolStr`] holds inline: making one of these allocates nothing.
 const INLINE_KEY: usize = 23;
@@ -15,10 +15,12 @@ const INLINE_KEY: usize = 23;
 /// [`KeyMap::new`], scans in key order.
 ///
 /// Built for key tables that grow to millions of entries (the memory backend's records, the
-/// fs backend's keydir):
-/// - The hash table maps a key to a position in a slot table, so its buckets stay small and
-///   growing it moves keys and positions, not values. A key of up to 23 bytes is held inline
-///   in its bucket: adding it allocates nothing, and finding it reads no other memory.
+/// fs backend's keydir, the pending writes):
+/// - The hash table holds, per key, 32 bits of its hash and its position in a slot table
+///   that holds the key and value: 8-byte buckets, so a table of millions of keys stays
+///   small enough for the CPU's caches, growing it moves no key or value and hashes nothing
+///   again, and a lookup reads one slot (the stored hash rules out almost every other).
+/// - A key of up to 23 bytes is held inline in its slot: adding it allocates nothing.
 /// - The sorted key set is brought up to date lazily: new keys wait in a list that
 ///   [`KeyMap::sort`] sorts in one go, so a bulk load costs one sort rather than an ordered
 ///   insert per key. [`KeyMap::range`] answers only once the map is sorted.
@@ -33,12 +35,18 @@ const INLINE_KEY: usize = 23;
 /// let keys: Vec<&str> = m.range("", None).unwrap().map(|(k, _)| k).collect();
 /// assert_eq!(keys, ["a", "b"]);
 /// ```
-#[derive(Debug)]
+///
+/// # Panics
+///
+/// Inserting a key into a map that already holds `u32::MAX` keys panics (the slot positions
+/// are 32-bit); such a map would take hundreds of gigabytes.
 pub struct KeyMap<V> {
-    index: FastMap<SmolStr, usize>,
-    /// Values; `None` marks a free position, listed in `free`.
-    slots: Vec<Option<V>>,
-    free: Vec<usize>,
+    hasher: foldhash::fast::RandomState,
+    /// Per key: its hash's low 32 bits and its position in `slots`.
+    index: HashTable<(u32, u32)>,
+    /// Keys and values; `None` marks a free position, listed in `free`.
+    slots: Vec<Option<(SmolStr, V)>>,
+    free: Vec<u32>,
     ordered: bool,
     /// Sorted keys. Every key in it is in `index`; a key of `index` is here or in `unsorted`.
     order: BTreeSet<SmolStr>,
@@ -57,7 +65,8 @@ impl<V> KeyMap<V> {
     /// An empty map that can be scanned in key order.
     pub fn new() -> KeyMap<V> {
         KeyMap {
-            index: FastMap::default(),
+            hasher: foldhash::fast::RandomState::default(),
+            index: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
             ordered: true,
@@ -108,8 +117,25 @@ impl<V> KeyMap<V> {
     /// m.reserve(1000);
     /// ```
     pub fn reserve(&mut self, n: usize) {
-        self.index.reserve(n);
+        self.index.reserve(n, |&(h, _)| spread(h));
         self.slots.reserve(n);
+    }
+
+    /// The hash of `key` the index keeps.
+    #[inline]
+    fn hash(&self, key: &str) -> u32 {
+        // The low bits: `spread` makes them both the bucket position and the tag.
+        self.hasher.hash_one(key) as u32
+    }
+
+    /// The slot position of `key`.
+    #[inline]
+    fn find(&self, key: &str) -> Option<usize> {
+        let h = self.hash(key);
+        let slots = &self.slots;
+        self.index
+            .find(spread(h), |&(eh, i)| eh == h && is_key(slots, i, key))
+            .map(|&(_, i)| i as usize)
     }
 
     /// The value of `key`.
@@ -120,7 +146,8 @@ impl<V> KeyMap<V> {
     /// assert_eq!((m.get("k"), m.get("x")), (Some(&1), None));
     /// ```
     pub fn get(&self, key: &str) -> Option<&V> {
-        self.slots[*self.index.get(key)?].as_ref()
+        let i = self.find(key)?;
+        self.slots[i].as_ref().map(|(_, v)| v)
     }
 
     /// The value of `key`, to change in place.
@@ -132,7 +159,8 @@ impl<V> KeyMap<V> {
     /// assert_eq!(m.get("k"), Some(&2));
     /// ```
     pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        self.slots[*self.index.get(key)?].as_mut()
+        let i = self.find(key)?;
+        self.slots[i].as_mut().map(|(_, v)| v)
     }
 
     /// Sets the value of `key`; returns the value it replaced. A new key is copied once.
@@ -155,20 +183,33 @@ impl<V> KeyMap<V> {
     /// [`KeyMap::insert`] for a key the caller already holds as a [`SmolStr`]: a new key is
     /// shared, not copied. One probe of the hash table finds the key or its place.
     pub(crate) fn insert_shared(&mut self, key: &SmolStr, value: V) -> Option<V> {
-        match self.index.entry(key.clone()) {
-            Entry::Occupied(e) => return self.slots[*e.get()].replace(value),
+        let h = self.hash(key);
+        let slots = &mut self.slots;
+        match self.index.entry(
+            spread(h),
+            |&(eh, i)| eh == h && is_key(slots, i, key),
+            |&(eh, _)| spread(eh),
+        ) {
+            Entry::Occupied(e) => {
+                let (_, old) = slots[e.get().1 as usize].as_mut()?;
+                return Some(std::mem::replace(old, value));
+            }
             Entry::Vacant(e) => {
                 let slot = match self.free.pop() {
                     Some(i) => {
-                        self.slots[i] = Some(value);
+                        slots[i as usize] = Some((key.clone(), value));
                         i
                     }
                     None => {
-                        self.slots.push(Some(value));
-                        self.slots.len() - 1
+                        let i = u32::try_from(slots.len())
+                            .ok()
+                            .filter(|&i| i < u32::MAX)
+                            .expect("a KeyMap holds at most u32::MAX keys");
+                        slots.push(Some((key.clone(), value)));
+                        i
                     }
                 };
-                e.insert(slot);
+                e.insert((h, slot));
             }
         }
         if self.ordered {
@@ -190,26 +231,31 @@ impl<V> KeyMap<V> {
     /// assert_eq!((m.remove("k"), m.remove("k")), (Some(1), None));
     /// ```
     pub fn remove(&mut self, key: &str) -> Option<V> {
-        let slot = self.index.remove(key)?;
-        self.release(slot, key)
+        self.remove_if(key, |_| true)
     }
 
     /// Removes `key` if `pred` holds for its value, in one probe of the hash table; returns
     /// the value removed.
-    pub(crate) fn remove_if(&mut self, key: &SmolStr, pred: impl FnOnce(&V) -> bool) -> Option<V> {
-        let Entry::Occupied(e) = self.index.entry(key.clone()) else {
+    pub(crate) fn remove_if(&mut self, key: &str, pred: impl FnOnce(&V) -> bool) -> Option<V> {
+        let h = self.hash(key);
+        let slots = &self.slots;
+        let Ok(e) = self
+            .index
+            .find_entry(spread(h), |&(eh, i)| eh == h && is_key(slots, i, key))
+        else {
             return None;
         };
-        if !self.slots[*e.get()].as_ref().is_some_and(pred) {
+        let slot = e.get().1;
+        if !slots[slot as usize].as_ref().is_some_and(|(_, v)| pred(v)) {
             return None;
         }
-        let slot = e.remove();
+        e.remove();
         self.release(slot, key)
     }
 
     /// Takes the value out of the position of `key`, just removed from the index.
-    fn release(&mut self, slot: usize, key: &str) -> Option<V> {
-        let value = self.slots[slot].take();
+    fn release(&mut self, slot: u32, key: &str) -> Option<V> {
+        let value = self.slots[slot as usize].take().map(|(_, v)| v);
         if self.index.is_empty() {
             // Nothing left: drop the bookkeeping but keep the capacity.
             self.slots.clear();
@@ -233,9 +279,7 @@ impl<V> KeyMap<V> {
     /// assert_eq!(m.iter().collect::<Vec<_>>(), [("k", &1)]);
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
-        self.index
-            .iter()
-            .filter_map(|(k, &i)| self.slots[i].as_ref().map(|v| (&**k, v)))
+        self.slots.iter().flatten().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Every value, in no particular order.
@@ -246,7 +290,7 @@ impl<V> KeyMap<V> {
     /// assert_eq!(m.values().sum::<i32>(), 1);
     /// ```
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.slots.iter().flatten()
+        self.slots.iter().flatten().map(|(_, v)| v)
     }
 
     /// Whether keys were added since the last [`KeyMap::sort`] (so [`KeyMap::range`] waits).
@@ -277,7 +321,7 @@ impl<V> KeyMap<V> {
         let mut new = std::mem::take(&mut self.unsorted);
         new.sort_unstable();
         new.dedup();
-        new.retain(|k| self.index.contains_key(k));
+        new.retain(|k| self.find(k).is_some());
         if new.len() >= self.order.len() / 4 {
             // Many new keys: one merge and a bulk build beat that many ordered inserts.
             let old = std::mem::take(&mut self.order);
@@ -333,6 +377,26 @@ impl<V> KeyMap<V> {
                 .take_while(move |k| k.starts_with(prefix))
                 .filter_map(|k| self.get(k).map(|v| (&**k, v))),
         )
+    }
+}
+
+/// The table's 64-bit hash of a key's 32: the bucket position comes from the low bits and
+/// the tag from the top 7, which repeat the low 32 so a tag is never a constant.
+#[inline]
+fn spread(h: u32) -> u64 {
+    u64::from(h) << 32 | u64::from(h)
+}
+
+#[inline]
+fn is_key<V>(slots: &[Option<(SmolStr, V)>], i: u32, key: &str) -> bool {
+    slots[i as usize]
+        .as_ref()
+        .is_some_and(|(k, _)| k.as_str() == key)
+}
+
+impl<V: std::fmt::Debug> std::fmt::Debug for KeyMap<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 

@@ -8,13 +8,12 @@
 
 use std::collections::HashMap;
 
-use lru::LruCache;
-use parking_lot::{Mutex, RwLock};
-use smol_str::SmolStr;
-
 use crate::backend::{Batch, Op};
+use crate::keymap::KeyMap;
 use crate::record::Record;
 use crate::space::Space;
+use lru::LruCache;
+use parking_lot::{Mutex, RwLock};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -42,7 +41,7 @@ pub(crate) enum ReadCache {
     Off,
     Lru(Mutex<Lru>),
     /// Memory-first: per loaded space, every stored record.
-    Full(RwLock<FastMap<Space, FastMap<SmolStr, Record>>>),
+    Full(RwLock<FastMap<Space, KeyMap<Record>>>),
 }
 
 impl ReadCache {
@@ -136,15 +135,15 @@ impl ReadCache {
                     match op {
                         Op::Put { key, record } => {
                             let mut record = record.clone();
-                            if let Some(old) = records.get(key.as_str())
+                            if let Some(old) = records.get(key)
                                 && !old.meta.is_expired(record.meta.updated_at)
                             {
                                 record.meta.created_at = old.meta.created_at;
                             }
-                            records.insert(SmolStr::new(key), record);
+                            records.insert(key, record);
                         }
                         Op::Delete { key } => {
-                            records.remove(key.as_str());
+                            records.remove(key);
                         }
                     }
                 }
@@ -189,10 +188,10 @@ impl ReadCache {
             for (key, record) in records {
                 match record {
                     Some(r) => {
-                        held.insert(SmolStr::new(key), r);
+                        held.insert(&key, r);
                     }
                     None => {
-                        held.remove(key.as_str());
+                        held.remove(&key);
                     }
                 }
             }
@@ -203,10 +202,12 @@ impl ReadCache {
     pub(crate) fn load(&self, space: &Space, records: Vec<(String, Record)>) {
         if let ReadCache::Full(m) = self {
             m.write().entry(space.clone()).or_insert_with(|| {
-                records
-                    .into_iter()
-                    .map(|(k, r)| (SmolStr::new(k), r))
-                    .collect()
+                let mut held = KeyMap::unordered();
+                held.reserve(records.len());
+                for (k, r) in records {
+                    held.insert(&k, r);
+                }
+                held
             });
         }
     }
