@@ -24,7 +24,6 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 
 use bytes::BytesMut;
 use nadb_core::{Error, Result};
@@ -101,7 +100,10 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
     {
         // Registered at once: whatever happens next, the next compaction will take it in.
         let _w = inner.writer.lock();
-        inner.segments.write().insert(out_id, segment.clone());
+        inner
+            .segments
+            .write()
+            .insert(out_id, segment.clone().sealed(&inner.opts));
         inner.stats.lock().insert(
             out_id,
             SegStat {
@@ -207,9 +209,6 @@ fn write_output(
         len += buf.len() as u64;
     }
     file.sync_all().map_err(|e| io_error("syncing", tmp, e))?;
-    let segment = Segment {
-        file: Arc::new(file),
-        seal,
-    };
+    let segment = Segment::new(file, seal);
     Ok((segment, len, hints, moves))
 }

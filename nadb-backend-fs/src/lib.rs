@@ -42,6 +42,17 @@
 //!   `compaction.rs`.
 //!
 //! Keys never become paths: file names are made only of segment numbers.
+//!
+//! ## Reads
+//!
+//! A read finds the key's frame in the keydir and checks the frame's checksum before it
+//! returns the value. Frames of the active segment are read with `pread`. A sealed segment
+//! is never written again while the store is open, so by default it is mapped into memory
+//! on its first read and its frames are copied out of the page cache with no system call
+//! ([`FsOptions::mmap_reads`]). The value is always a copy: nothing the caller holds points
+//! into a mapping. The cost of mapping: a process that truncates a sealed segment of an
+//! open store behind its back (nadb never does; its lock keeps other nadb processes out)
+//! makes the next read of the lost range fault with `SIGBUS` instead of returning an error.
 #![deny(missing_docs)]
 
 mod compaction;
@@ -52,14 +63,16 @@ mod open;
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
+use memmap2::Mmap;
 use nadb_core::registry::Registration;
 use nadb_core::{
     BackendInfo, Batch, Error, Meta, MetadataIndex, Op, Record, Result, Space, SparseIndex,
@@ -98,6 +111,11 @@ pub struct FsOptions {
     pub compaction_min_dead_bytes: u64,
     /// Open even when a sealed segment is damaged: quarantine the damage, keep the rest.
     pub repair: bool,
+    /// Read sealed segments through a memory mapping rather than `pread` (default on): a read
+    /// makes no system call. Turn it off for a store on a filesystem where mappings are
+    /// unsafe to use (some network filesystems) or when a fault on a truncated file must be
+    /// an error rather than a `SIGBUS`; see [Reads](crate#reads).
+    pub mmap_reads: bool,
     #[doc(hidden)]
     pub crash_compaction_at: Option<u8>,
 }
@@ -110,6 +128,7 @@ impl Default for FsOptions {
             compaction_ratio: 0.5,
             compaction_min_dead_bytes: 64 << 20,
             repair: false,
+            mmap_reads: true,
             crash_compaction_at: None,
         }
     }
@@ -120,6 +139,57 @@ impl Default for FsOptions {
 struct Segment {
     file: Arc<File>,
     seal: Seal,
+    /// Set once the segment is sealed (and mapped reads are on): its mapping, made by the
+    /// first read; `None` inside when mapping failed, and reads use `pread`.
+    map: Option<Arc<OnceLock<Option<Mmap>>>>,
+}
+
+impl Segment {
+    fn new(file: File, seal: Seal) -> Segment {
+        Segment {
+            file: Arc::new(file),
+            seal,
+            map: None,
+        }
+    }
+
+    /// This segment once it is sealed: read through a mapping when `opts` allow it.
+    fn sealed(mut self, opts: &FsOptions) -> Segment {
+        if opts.mmap_reads && self.map.is_none() {
+            self.map = Some(Arc::default());
+        }
+        self
+    }
+
+    /// The `len` bytes at `offset`.
+    fn read(&self, offset: u64, len: u32) -> io::Result<Bytes> {
+        if let Some(map) = self.mapping() {
+            let range = usize::try_from(offset)
+                .ok()
+                .and_then(|start| Some(start..start.checked_add(len as usize)?));
+            if let Some(bytes) = range.and_then(|r| map.get(r)) {
+                return Ok(Bytes::copy_from_slice(bytes));
+            }
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.file.read_exact_at(&mut buf, offset)?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn mapping(&self) -> Option<&Mmap> {
+        self.map
+            .as_ref()?
+            .get_or_init(|| {
+                // SAFETY: a sealed segment is never written, truncated or resized while the
+                // store is open: only the active segment is appended to, a torn tail is cut
+                // at open before any read, compaction writes new files and unlinks old ones
+                // (a mapping outlives the unlink), and the lock keeps other nadb processes
+                // out. Bytes read from the mapping are copied out and checksummed like any
+                // read; the crate docs say what a truncation by another program would do.
+                unsafe { Mmap::map(&*self.file) }.ok()
+            })
+            .as_ref()
+    }
 }
 
 /// The segment being appended to.
@@ -250,12 +320,9 @@ pub(crate) fn read_key_frame(
     space: &Space,
     key: &str,
 ) -> Result<(Bytes, Record)> {
-    let mut buf = vec![0u8; len as usize];
-    segment
-        .file
-        .read_exact_at(&mut buf, offset)
+    let bytes = segment
+        .read(offset, len)
         .map_err(|err| io_error("reading", &segment_path(dir, seg), err))?;
-    let bytes = Bytes::from(buf);
     match read_put(&bytes, u64::from(len), segment.seal, offset, space, key) {
         Ok(Some(record)) => Ok((bytes, record)),
         Ok(None) => Err(corrupt(dir, seg, offset, "frame is not this key's put")),

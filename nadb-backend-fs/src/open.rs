@@ -140,13 +140,7 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
                 reason: "bad segment header".into(),
             })?,
         };
-        segments.insert(
-            id,
-            Segment {
-                file: Arc::new(f),
-                seal,
-            },
-        );
+        segments.insert(id, Segment::new(f, seal));
     }
     let writer = match ids.last() {
         Some(&id) => {
@@ -187,6 +181,11 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
                 },
             )
         })
+        .collect();
+    // Every segment but the active one is sealed.
+    let segments = segments
+        .into_iter()
+        .map(|(id, s)| (id, if id == writer.id { s } else { s.sealed(&opts) }))
         .collect();
     let index = Arc::new(SparseIndex::new());
     for (space, entries) in keydir.spaces() {
@@ -531,10 +530,7 @@ pub(crate) fn create_segment(dir: &Path, id: u64) -> Result<Segment> {
         let _ = sync_dir(dir);
         return Err(io_error("creating", &path, e));
     }
-    Ok(Segment {
-        file: Arc::new(f),
-        seal,
-    })
+    Ok(Segment::new(f, seal))
 }
 
 /// Seals the active segment (sync, hint file) and makes segment `next` the active one.
@@ -547,7 +543,13 @@ pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Resul
     }
     write_hint(inner, w.id, w.len, &w.hints)?;
     let segment = create_segment(&inner.dir, next)?;
-    inner.segments.write().insert(next, segment.clone());
+    {
+        let mut segments = inner.segments.write();
+        if let Some(old) = segments.remove(&w.id) {
+            segments.insert(w.id, old.sealed(&inner.opts));
+        }
+        segments.insert(next, segment.clone());
+    }
     inner.stats.lock().insert(
         next,
         SegStat {
