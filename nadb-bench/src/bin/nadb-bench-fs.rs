@@ -126,18 +126,25 @@ async fn main() -> nadb::Result<()> {
         reopen.as_secs_f64()
     );
     let store = Store::builder(backend).sweep_interval(None).build().await?;
+    // The median of five rounds: this workload waits on memory, which a shared machine's
+    // neighbours make noisy.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let n = 500_000;
-    let t = Instant::now();
-    for _ in 0..n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        black_box(store.get(&names[(x % keys as u64) as usize]).await?);
+    let n = 200_000;
+    let mut rounds = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            black_box(store.get(&names[(x % keys as u64) as usize]).await?);
+        }
+        rounds.push(rate(n, t));
     }
+    rounds.sort_by(f64::total_cmp);
     println!(
-        "random get over {keys} keys               {:>10.0} ops/s",
-        rate(n, t)
+        "random get over {keys} keys               {:>10.0} ops/s (median of 5 rounds)",
+        rounds[2]
     );
     store.close().await?;
     for d in ["raw", "one", "sixteen", "bulk"] {
