@@ -1,5 +1,6 @@
 //! On-disk damage and crash images: torn tails cut at every offset, bit flips in sealed
-//! segments, crashes at every compaction step, the directory after hostile keys, locking.
+//! segments (before open, and after open under a mapping), crashes at every compaction step,
+//! the directory after hostile keys, locking.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -121,6 +122,13 @@ async fn torn_tail_at_every_offset_keeps_exactly_the_committed_prefix() -> Resul
 
 async fn write_segments(dir: &Path, opts: FsOptions) -> Result<BTreeMap<String, Bytes>> {
     let b = FsBackend::open_with(dir, opts).await?;
+    let model = write_batches(&b).await?;
+    b.close().await?;
+    Ok(model)
+}
+
+/// 300 batches over 120 keys, some deleted; returns what the default space should hold.
+async fn write_batches(b: &FsBackend) -> Result<BTreeMap<String, Bytes>> {
     let space = Space::default();
     let mut model = BTreeMap::new();
     for i in 0..300u64 {
@@ -137,7 +145,6 @@ async fn write_segments(dir: &Path, opts: FsOptions) -> Result<BTreeMap<String, 
         b.apply(&batch).await?;
     }
     b.sync().await?;
-    b.close().await?;
     Ok(model)
 }
 
@@ -146,6 +153,95 @@ fn small_segments() -> FsOptions {
         max_segment_size: 4096,
         ..FsOptions::default()
     }
+}
+
+/// A fresh store of small segments, mapped reads on or off, holding [`write_batches`].
+async fn written_small_segments(
+    mmap_reads: bool,
+) -> Result<(
+    tempfile::TempDir,
+    FsOptions,
+    FsBackend,
+    BTreeMap<String, Bytes>,
+)> {
+    let opts = FsOptions {
+        mmap_reads,
+        ..small_segments()
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let b = FsBackend::open_with(dir.path(), opts.clone()).await?;
+    let model = write_batches(&b).await?;
+    Ok((dir, opts, b, model))
+}
+
+/// Sealed segments are read through a mapping by default and with `pread` when mappings are
+/// off: segments sealed while the store runs, by compaction and at open read back the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_segments_read_back_what_was_written_mapped_or_not() -> Result<()> {
+    let space = Space::default();
+    for mmap_reads in [true, false] {
+        let (dir, opts, b, mut model) = written_small_segments(mmap_reads).await?;
+        assert!(
+            segments(dir.path()).len() > 5,
+            "the writes span many segments"
+        );
+        assert_eq!(contents(&b, &space).await?, model, "sealed while running");
+        b.compact().await?;
+        assert_eq!(contents(&b, &space).await?, model, "after compaction");
+        // A write after the older segments were mapped.
+        let mut batch = Batch::new(space.clone());
+        batch.put("k000", record("late", 10_000));
+        b.apply(&batch).await?;
+        b.close().await?;
+        model.insert("k000".into(), Bytes::from_static(b"late"));
+        let b = FsBackend::open_with(dir.path(), opts).await?;
+        assert_eq!(contents(&b, &space).await?, model, "sealed at open");
+        b.close().await?;
+    }
+    Ok(())
+}
+
+/// Damage is never read as data: a value flipped on disk after its segment was read (and, by
+/// default, mapped) makes the next read fail as corrupt, naming the segment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_damaged_after_open_fails_its_read_as_corrupt() -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let space = Space::default();
+    for mmap_reads in [true, false] {
+        let (dir, _, b, model) = written_small_segments(mmap_reads).await?;
+        let files = segments(dir.path());
+        let sealed = &files[..files.len() - 1];
+        // A key whose newest value sits in a sealed segment.
+        let (key, file, at) = model
+            .iter()
+            .find_map(|(k, v)| {
+                sealed.iter().find_map(|f| {
+                    let bytes = fs::read(f).expect("read segment");
+                    let at = bytes.windows(v.len()).position(|w| w == &v[..])?;
+                    Some((k.clone(), f.clone(), at as u64 + 3))
+                })
+            })
+            .expect("a value in a sealed segment");
+        assert_eq!(contents(&b, &space).await?, model, "before the damage");
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&file)
+            .expect("open");
+        let mut byte = [0u8];
+        f.read_exact_at(&mut byte, at).expect("read byte");
+        f.write_all_at(&[byte[0] ^ 0x20], at).expect("flip");
+        drop(f);
+        match b.get(&space, &key).await {
+            Err(Error::Corrupt { location, .. }) => {
+                let name = file.file_name().expect("name").to_string_lossy();
+                assert!(location.ends_with(&*name), "{location}");
+            }
+            other => panic!("mmap_reads {mmap_reads}: want Corrupt, got {other:?}"),
+        }
+        b.close().await?;
+    }
+    Ok(())
 }
 
 fn repairing_small_segments() -> FsOptions {
