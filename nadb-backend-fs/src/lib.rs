@@ -49,10 +49,15 @@
 //! returns the value. Frames of the active segment are read with `pread`. A sealed segment
 //! is never written again while the store is open, so by default it is mapped into memory
 //! on its first read and its frames are copied out of the page cache with no system call
-//! ([`FsOptions::mmap_reads`]). The value is always a copy: nothing the caller holds points
-//! into a mapping. The cost of mapping: a process that truncates a sealed segment of an
-//! open store behind its back (nadb never does; its lock keeps other nadb processes out)
-//! makes the next read of the lost range fault with `SIGBUS` instead of returning an error.
+//! ([`FsOptions::mmap_reads`]). The value is always a copy, checksummed like any read:
+//! nothing the caller holds points into a mapping, and bytes changed on disk are reported as
+//! corruption, not returned.
+//!
+//! What a mapping changes is how a failure *below* the store shows: a read error from the
+//! device (a bad sector, a failing network or FUSE filesystem) or another program truncating
+//! a sealed segment of an open store (nadb never does; its lock keeps other nadb processes
+//! out) stops the process with `SIGBUS` instead of failing that read with an error. Turn
+//! mapped reads off where that matters more than a system call per read.
 #![deny(missing_docs)]
 
 mod compaction;
@@ -112,9 +117,9 @@ pub struct FsOptions {
     /// Open even when a sealed segment is damaged: quarantine the damage, keep the rest.
     pub repair: bool,
     /// Read sealed segments through a memory mapping rather than `pread` (default on): a read
-    /// makes no system call. Turn it off for a store on a filesystem where mappings are
-    /// unsafe to use (some network filesystems) or when a fault on a truncated file must be
-    /// an error rather than a `SIGBUS`; see [Reads](crate#reads).
+    /// makes no system call. Turn it off when a device read error or a file truncated by
+    /// another program must fail the read with an error rather than stop the process with
+    /// `SIGBUS` (network and FUSE filesystems, failing disks); see [Reads](crate#reads).
     pub mmap_reads: bool,
     #[doc(hidden)]
     pub crash_compaction_at: Option<u8>,
@@ -180,12 +185,13 @@ impl Segment {
         self.map
             .as_ref()?
             .get_or_init(|| {
-                // SAFETY: a sealed segment is never written, truncated or resized while the
+                // SAFETY: nadb never writes, truncates or resizes a sealed segment while the
                 // store is open: only the active segment is appended to, a torn tail is cut
                 // at open before any read, compaction writes new files and unlinks old ones
                 // (a mapping outlives the unlink), and the lock keeps other nadb processes
-                // out. Bytes read from the mapping are copied out and checksummed like any
-                // read; the crate docs say what a truncation by another program would do.
+                // out. Another program changing the file is outside this contract, as for
+                // any mapping: changed bytes are copied out and fail their checksum, and the
+                // crate docs say what a truncation or a device error does.
                 unsafe { Mmap::map(&*self.file) }.ok()
             })
             .as_ref()

@@ -155,6 +155,17 @@ fn small_segments() -> FsOptions {
     }
 }
 
+/// How many segment files of `dir` this process has mapped.
+#[cfg(target_os = "linux")]
+fn mapped_segments(dir: &Path) -> usize {
+    let dir = dir.canonicalize().expect("dir path");
+    fs::read_to_string("/proc/self/maps")
+        .expect("/proc/self/maps")
+        .lines()
+        .filter(|l| l.contains(&*dir.to_string_lossy()) && l.ends_with(".log"))
+        .count()
+}
+
 /// A fresh store of small segments, mapped reads on or off, holding [`write_batches`].
 async fn written_small_segments(
     mmap_reads: bool,
@@ -186,6 +197,17 @@ async fn sealed_segments_read_back_what_was_written_mapped_or_not() -> Result<()
             "the writes span many segments"
         );
         assert_eq!(contents(&b, &space).await?, model, "sealed while running");
+        #[cfg(target_os = "linux")]
+        {
+            // Only sealed segments a read reached are mapped; never the active one.
+            let mapped = mapped_segments(dir.path());
+            let sealed = segments(dir.path()).len() - 1;
+            assert!(
+                mapped <= sealed,
+                "{mapped} of {sealed} sealed segments mapped"
+            );
+            assert_eq!(mapped > 0, mmap_reads, "{mapped} segments mapped");
+        }
         b.compact().await?;
         assert_eq!(contents(&b, &space).await?, model, "after compaction");
         // A write after the older segments were mapped.

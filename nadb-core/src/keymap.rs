@@ -165,6 +165,10 @@ impl<V> KeyMap<V> {
 
     /// Sets the value of `key`; returns the value it replaced. A new key is copied once.
     ///
+    /// # Panics
+    ///
+    /// When `key` is new and the map already holds `u32::MAX` keys.
+    ///
     /// ```
     /// let mut m = nadb_core::KeyMap::new();
     /// assert_eq!(m.insert("k", 1), None);
@@ -380,8 +384,10 @@ impl<V> KeyMap<V> {
     }
 }
 
-/// The table's 64-bit hash of a key's 32: the bucket position comes from the low bits and
-/// the tag from the top 7, which repeat the low 32 so a tag is never a constant.
+/// The table's 64-bit hash of a key's 32 bits, repeated in both halves: the bucket position
+/// comes from the low bits and the tag from the top 7 (bits 25..32 of the key's hash). Up to
+/// 2^25 buckets the two are independent; past that the tag repeats position bits and filters
+/// less, so more lookups compare a stored hash (never a key: those 32 bits come first).
 #[inline]
 fn spread(h: u32) -> u64 {
     u64::from(h) << 32 | u64::from(h)
@@ -440,6 +446,18 @@ mod tests {
                 prop_assert_eq!(m.len(), model.len());
             }
         }
+    }
+
+    #[test]
+    fn remove_if_removes_only_what_its_predicate_accepts() {
+        let mut m = KeyMap::new();
+        m.insert("k", 1);
+        let k = SmolStr::new("k");
+        assert_eq!(m.remove_if(&k, |v| *v == 2), None);
+        assert_eq!(m.get("k"), Some(&1));
+        assert_eq!(m.remove_if(&k, |v| *v == 1), Some(1));
+        assert_eq!((m.get("k"), m.len()), (None, 0));
+        assert_eq!(m.remove_if(&k, |_| true), None);
     }
 
     #[test]

@@ -172,6 +172,7 @@ async fn main() -> nadb::Result<()> {
     drop(backend);
     // Mapped reads of sealed segments against `pread`, rounds alternating, each the median of
     // five: this workload waits on memory, which a shared machine's neighbours make noisy.
+    // Keys in the active (last) segment are read with `pread` either way.
     let (mut mapped, mut pread) = (Vec::new(), Vec::new());
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     for _ in 0..5 {
