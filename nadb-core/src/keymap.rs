@@ -35,11 +35,6 @@ const INLINE_KEY: usize = 23;
 /// let keys: Vec<&str> = m.range("", None).unwrap().map(|(k, _)| k).collect();
 /// assert_eq!(keys, ["a", "b"]);
 /// ```
-///
-/// # Panics
-///
-/// Inserting a key into a map that already holds `u32::MAX` keys panics (the slot positions
-/// are 32-bit); such a map would take hundreds of gigabytes.
 pub struct KeyMap<V> {
     hasher: foldhash::fast::RandomState,
     /// Per key: its hash's low 32 bits and its position in `slots`.
@@ -134,7 +129,7 @@ impl<V> KeyMap<V> {
         let h = self.hash(key);
         let slots = &self.slots;
         self.index
-            .find(spread(h), |&(eh, i)| eh == h && is_key(slots, i, key))
+            .find(spread(h), holds(slots, h, key))
             .map(|&(_, i)| i as usize)
     }
 
@@ -167,7 +162,8 @@ impl<V> KeyMap<V> {
     ///
     /// # Panics
     ///
-    /// When `key` is new and the map already holds `u32::MAX` keys.
+    /// When `key` is new and the map already holds `u32::MAX` keys (slot positions are 32-bit;
+    /// such a map would take hundreds of gigabytes).
     ///
     /// ```
     /// let mut m = nadb_core::KeyMap::new();
@@ -189,11 +185,10 @@ impl<V> KeyMap<V> {
     pub(crate) fn insert_shared(&mut self, key: &SmolStr, value: V) -> Option<V> {
         let h = self.hash(key);
         let slots = &mut self.slots;
-        match self.index.entry(
-            spread(h),
-            |&(eh, i)| eh == h && is_key(slots, i, key),
-            |&(eh, _)| spread(eh),
-        ) {
+        match self
+            .index
+            .entry(spread(h), holds(slots, h, key), |&(eh, _)| spread(eh))
+        {
             Entry::Occupied(e) => {
                 let (_, old) = slots[e.get().1 as usize].as_mut()?;
                 return Some(std::mem::replace(old, value));
@@ -243,10 +238,7 @@ impl<V> KeyMap<V> {
     pub(crate) fn remove_if(&mut self, key: &str, pred: impl FnOnce(&V) -> bool) -> Option<V> {
         let h = self.hash(key);
         let slots = &self.slots;
-        let Ok(e) = self
-            .index
-            .find_entry(spread(h), |&(eh, i)| eh == h && is_key(slots, i, key))
-        else {
+        let Ok(e) = self.index.find_entry(spread(h), holds(slots, h, key)) else {
             return None;
         };
         let slot = e.get().1;
@@ -393,11 +385,20 @@ fn spread(h: u32) -> u64 {
     u64::from(h) << 32 | u64::from(h)
 }
 
+/// Whether an index entry is `key`'s, whose hash is `h`: the stored hash is compared first,
+/// so a slot is read only for a likely match.
 #[inline]
-fn is_key<V>(slots: &[Option<(SmolStr, V)>], i: u32, key: &str) -> bool {
-    slots[i as usize]
-        .as_ref()
-        .is_some_and(|(k, _)| k.as_str() == key)
+fn holds<'a, V>(
+    slots: &'a [Option<(SmolStr, V)>],
+    h: u32,
+    key: &'a str,
+) -> impl Fn(&(u32, u32)) -> bool + 'a {
+    move |&(eh, i)| {
+        eh == h
+            && slots[i as usize]
+                .as_ref()
+                .is_some_and(|(k, _)| k.as_str() == key)
+    }
 }
 
 impl<V: std::fmt::Debug> std::fmt::Debug for KeyMap<V> {

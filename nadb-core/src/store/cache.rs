@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 
+use lru::LruCache;
+use parking_lot::{Mutex, RwLock};
+
 use crate::backend::{Batch, Op};
 use crate::keymap::KeyMap;
 use crate::record::Record;
 use crate::space::Space;
-use lru::LruCache;
-use parking_lot::{Mutex, RwLock};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
