@@ -10,24 +10,34 @@ use nadb_core::{
     Timestamp,
 };
 use parking_lot::Mutex;
-use rusqlite::{Connection, params};
+use rusqlite::{CachedStatement, Connection, params};
 
 use crate::queries::{self, INDEX, KeyWriter};
 use crate::sql::{db_error, open_connection};
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS nadb_index_spaces (
+    id INTEGER PRIMARY KEY, db TEXT NOT NULL, ns TEXT NOT NULL, UNIQUE (db, ns)
+);
 CREATE TABLE IF NOT EXISTS nadb_index (
-    db TEXT NOT NULL, ns TEXT NOT NULL, key TEXT NOT NULL,
+    space INTEGER NOT NULL, key TEXT NOT NULL,
     version INTEGER NOT NULL, expires_at INTEGER, stored_len INTEGER NOT NULL,
-    PRIMARY KEY (db, ns, key)
+    PRIMARY KEY (space, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nadb_index_tags (
-    db TEXT NOT NULL, ns TEXT NOT NULL, tag TEXT NOT NULL, key TEXT NOT NULL,
+    space INTEGER NOT NULL, tag TEXT NOT NULL, key TEXT NOT NULL,
     expires_at INTEGER, version INTEGER NOT NULL,
-    PRIMARY KEY (db, ns, tag, key)
+    PRIMARY KEY (space, tag, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nadb_index_expiry ON nadb_index (expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS nadb_index_tags_by_key ON nadb_index_tags (db, ns, key);
+CREATE INDEX IF NOT EXISTS nadb_index_tags_by_key ON nadb_index_tags (space, key);
+";
+
+/// Tables of an earlier layout, which named the space in every row: the index is derived
+/// state, so they are dropped and each space is rebuilt on first use.
+const OLD_LAYOUT: &str = "
+DROP TABLE IF EXISTS nadb_index;
+DROP TABLE IF EXISTS nadb_index_tags;
 ";
 
 /// A metadata index kept in SQLite: tags, expiry and sizes of another backend's records
@@ -74,9 +84,21 @@ impl SqliteIndex {
         SqliteIndex::with(conn, ":memory:".into())
     }
 
-    fn with(conn: Connection, location: String) -> Result<SqliteIndex> {
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| db_error(&location, e))?;
+    fn with(mut conn: Connection, location: String) -> Result<SqliteIndex> {
+        let create = |c: &mut Connection| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let old: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('nadb_index') WHERE name = 'db')",
+                [],
+                |r| r.get(0),
+            )?;
+            if old {
+                tx.execute_batch(OLD_LAYOUT)?;
+            }
+            tx.execute_batch(SCHEMA)?;
+            tx.commit()
+        };
+        create(&mut conn).map_err(|e| db_error(&location, e))?;
         Ok(SqliteIndex {
             conn: Arc::new(Mutex::new(conn)),
             location,
@@ -95,18 +117,32 @@ impl SqliteIndex {
 }
 
 const UPSERT: &str = "INSERT OR REPLACE INTO nadb_index \
-     (db, ns, key, version, expires_at, stored_len) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+     (space, key, version, expires_at, stored_len) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-fn put(w: &mut KeyWriter<'_>, space: &Space, key: &str, meta: &Meta) -> rusqlite::Result<()> {
-    w.upsert.execute(params![
-        space.db(),
-        space.namespace(),
-        key,
-        meta.version as i64,
-        meta.expires_at.map(queries::millis),
-        meta.stored_len as i64
-    ])?;
-    w.write_tags(key, meta)
+/// Writes the rows of `space`'s keys.
+struct IndexWriter<'c> {
+    keys: KeyWriter<'c>,
+    upsert: CachedStatement<'c>,
+}
+
+impl<'c> IndexWriter<'c> {
+    fn new(c: &'c Connection, space: &Space) -> rusqlite::Result<Self> {
+        Ok(IndexWriter {
+            keys: KeyWriter::new(c, &INDEX, space)?,
+            upsert: c.prepare_cached(UPSERT)?,
+        })
+    }
+
+    fn put(&mut self, key: &str, meta: &Meta) -> rusqlite::Result<()> {
+        self.upsert.execute(params![
+            self.keys.space(),
+            key,
+            meta.version as i64,
+            meta.expires_at.map(queries::millis),
+            meta.stored_len as i64
+        ])?;
+        self.keys.write_tags(key, meta)
+    }
 }
 
 #[async_trait]
@@ -117,11 +153,11 @@ impl MetadataIndex for SqliteIndex {
             // before it writes, and a read transaction cannot always become a write one.
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             {
-                let mut w = KeyWriter::new(&tx, &INDEX, UPSERT, &batch.space)?;
+                let mut w = IndexWriter::new(&tx, &batch.space)?;
                 for op in &batch.ops {
                     match op {
-                        Op::Put { key, record } => put(&mut w, &batch.space, key, &record.meta)?,
-                        Op::Delete { key } => w.remove_key(key)?,
+                        Op::Put { key, record } => w.put(key, &record.meta)?,
+                        Op::Delete { key } => w.keys.remove_key(key)?,
                     }
                 }
             }
@@ -131,19 +167,14 @@ impl MetadataIndex for SqliteIndex {
 
     async fn rebuild(&self, space: &Space, entries: Vec<(String, Meta)>) -> Result<()> {
         self.run(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "DELETE FROM nadb_index WHERE db = ?1 AND ns = ?2",
-                params![space.db(), space.namespace()],
-            )?;
-            tx.execute(
-                "DELETE FROM nadb_index_tags WHERE db = ?1 AND ns = ?2",
-                params![space.db(), space.namespace()],
-            )?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let id = queries::space_id(&tx, &INDEX, space)?;
+            tx.execute("DELETE FROM nadb_index WHERE space = ?1", [id])?;
+            tx.execute("DELETE FROM nadb_index_tags WHERE space = ?1", [id])?;
             {
-                let mut w = KeyWriter::new(&tx, &INDEX, UPSERT, space)?;
+                let mut w = IndexWriter::new(&tx, space)?;
                 for (k, m) in &entries {
-                    put(&mut w, space, k, m)?;
+                    w.put(k, m)?;
                 }
             }
             tx.commit()

@@ -5,16 +5,23 @@ use std::collections::BTreeMap;
 
 use nadb_core::{ExpiredKey, IndexedKey, Space, SpaceCount, TagMode, Timestamp};
 use rusqlite::types::Value;
-use rusqlite::{CachedStatement, Connection, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
-/// Where a set of tables keeps records and tags. The tags table repeats each record's
-/// `expires_at` and `version`, so tag questions need no join.
+/// Where a set of tables keeps spaces, records and tags. Records and tags name their space by
+/// its id in the spaces table; the tags table repeats each record's `expires_at` and
+/// `version`, so tag questions need no join.
 pub(crate) struct Tables {
     pub(crate) records: &'static str,
     pub(crate) tags: &'static str,
+    pub(crate) spaces: &'static str,
     /// SQL for a record's stored size.
     pub(crate) size: &'static str,
-    /// The write statements, spelled out so the per-op path formats nothing.
+    /// A condition selecting the rows of the space named by `?1` (db) and `?2` (namespace):
+    /// SQLite looks the id up once per statement, then seeks on it.
+    pub(crate) in_space: &'static str,
+    /// The statements, spelled out so the per-op path formats nothing.
+    space_id: &'static str,
+    new_space: &'static str,
     delete_tags: &'static str,
     insert_tag: &'static str,
     delete_record: &'static str,
@@ -25,25 +32,51 @@ pub(crate) struct Tables {
 pub(crate) const NATIVE: Tables = Tables {
     records: "nadb_records",
     tags: "nadb_tags",
+    spaces: "nadb_spaces",
     size: "length(value)",
-    delete_tags: "DELETE FROM nadb_tags WHERE db = ?1 AND ns = ?2 AND key = ?3",
-    insert_tag: "INSERT INTO nadb_tags (db, ns, tag, key, expires_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    delete_record: "DELETE FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3",
-    any_tag: "SELECT EXISTS (SELECT 1 FROM nadb_tags WHERE db = ?1 AND ns = ?2)",
+    in_space: "space = (SELECT id FROM nadb_spaces WHERE db = ?1 AND ns = ?2)",
+    space_id: "SELECT id FROM nadb_spaces WHERE db = ?1 AND ns = ?2",
+    new_space: "INSERT INTO nadb_spaces (db, ns) VALUES (?1, ?2)",
+    delete_tags: "DELETE FROM nadb_tags WHERE space = ?1 AND key = ?2",
+    insert_tag: "INSERT INTO nadb_tags (space, tag, key, expires_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+    delete_record: "DELETE FROM nadb_records WHERE space = ?1 AND key = ?2",
+    any_tag: "SELECT EXISTS (SELECT 1 FROM nadb_tags WHERE space = ?1)",
 };
 
 /// A [`SqliteIndex`](crate::SqliteIndex)'s tables.
 pub(crate) const INDEX: Tables = Tables {
     records: "nadb_index",
     tags: "nadb_index_tags",
+    spaces: "nadb_index_spaces",
     size: "stored_len",
-    delete_tags: "DELETE FROM nadb_index_tags WHERE db = ?1 AND ns = ?2 AND key = ?3",
-    insert_tag: "INSERT INTO nadb_index_tags (db, ns, tag, key, expires_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    delete_record: "DELETE FROM nadb_index WHERE db = ?1 AND ns = ?2 AND key = ?3",
-    any_tag: "SELECT EXISTS (SELECT 1 FROM nadb_index_tags WHERE db = ?1 AND ns = ?2)",
+    in_space: "space = (SELECT id FROM nadb_index_spaces WHERE db = ?1 AND ns = ?2)",
+    space_id: "SELECT id FROM nadb_index_spaces WHERE db = ?1 AND ns = ?2",
+    new_space: "INSERT INTO nadb_index_spaces (db, ns) VALUES (?1, ?2)",
+    delete_tags: "DELETE FROM nadb_index_tags WHERE space = ?1 AND key = ?2",
+    insert_tag: "INSERT INTO nadb_index_tags (space, tag, key, expires_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+    delete_record: "DELETE FROM nadb_index WHERE space = ?1 AND key = ?2",
+    any_tag: "SELECT EXISTS (SELECT 1 FROM nadb_index_tags WHERE space = ?1)",
 };
+
+/// The id of `space` in `t`'s spaces table, adding the space if it has none. Ids are never
+/// reused, but one added in a transaction that rolls back is gone: callers keep an id no
+/// longer than their transaction.
+pub(crate) fn space_id(c: &Connection, t: &Tables, space: &Space) -> rusqlite::Result<i64> {
+    let names = params![space.db(), space.namespace()];
+    let found = c
+        .prepare_cached(t.space_id)?
+        .query_row(names, |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(id) => Ok(id),
+        None => {
+            c.prepare_cached(t.new_space)?.execute(names)?;
+            Ok(c.last_insert_rowid())
+        }
+    }
+}
 
 /// A time as SQLite stores it: milliseconds in an `INTEGER` (a signed 64-bit number), so a
 /// time past its largest (some 292 million years from now) is stored as that largest, keeping
@@ -86,10 +119,10 @@ pub(crate) fn tag_query(
         vec!["?"; tags.len()].join(", ")
     };
     let sql = format!(
-        "SELECT key, version FROM {} WHERE db = ? AND ns = ? AND key > ? \
+        "SELECT key, version FROM {} WHERE {} AND key > ? \
          AND (expires_at IS NULL OR expires_at > ?) AND tag IN ({list}) {grouping} \
          ORDER BY key LIMIT ?",
-        t.tags,
+        t.tags, t.in_space,
     );
     let mut args: Vec<Value> = vec![
         space.db().to_string().into(),
@@ -123,9 +156,9 @@ pub(crate) fn tag_counts(
     now: Timestamp,
 ) -> rusqlite::Result<BTreeMap<String, u64>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT tag, count(*) FROM {} WHERE db = ?1 AND ns = ?2 \
+        "SELECT tag, count(*) FROM {} WHERE {} \
          AND (expires_at IS NULL OR expires_at > ?3) GROUP BY tag",
-        t.tags
+        t.tags, t.in_space
     ))?;
     let rows = stmt.query_map(params![space.db(), space.namespace(), millis(now)], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
@@ -141,9 +174,9 @@ pub(crate) fn expired(
     n: usize,
 ) -> rusqlite::Result<Vec<ExpiredKey>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT db, ns, key, version FROM {} \
-         WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2",
-        t.records
+        "SELECT s.db, s.ns, r.key, r.version FROM {} r JOIN {} s ON s.id = r.space \
+         WHERE r.expires_at IS NOT NULL AND r.expires_at <= ?1 LIMIT ?2",
+        t.records, t.spaces
     ))?;
     let rows = stmt.query_map(params![millis(now), limit(n)], |r| {
         Ok((
@@ -177,8 +210,8 @@ pub(crate) fn count(
 ) -> rusqlite::Result<SpaceCount> {
     c.prepare_cached(&format!(
         "SELECT count(*), coalesce(sum({}), 0) FROM {} \
-         WHERE db = ?1 AND ns = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
-        t.size, t.records
+         WHERE {} AND (expires_at IS NULL OR expires_at > ?3)",
+        t.size, t.records, t.in_space
     ))?
     .query_row(params![space.db(), space.namespace(), millis(now)], |r| {
         Ok(SpaceCount {
@@ -196,12 +229,11 @@ pub(crate) fn distinct(tags: &[String]) -> Vec<String> {
     v
 }
 
-/// The statements that write the rows (record, tags) of keys of one space, prepared once per
-/// batch rather than looked up in the statement cache for every op.
+/// The statements that write the tag rows of keys of one space and delete its keys, prepared
+/// once per batch rather than looked up in the statement cache for every op. Callers write
+/// the record rows themselves (the two record tables differ), naming the space by [`Self::space`].
 pub(crate) struct KeyWriter<'c> {
-    space: &'c Space,
-    /// The table's record upsert, given by the caller (the two record tables differ).
-    pub(crate) upsert: CachedStatement<'c>,
+    space: i64,
     delete_tags: CachedStatement<'c>,
     insert_tag: CachedStatement<'c>,
     delete_record: CachedStatement<'c>,
@@ -211,20 +243,15 @@ pub(crate) struct KeyWriter<'c> {
 }
 
 impl<'c> KeyWriter<'c> {
-    /// Prepares `t`'s write statements on `c`, with `upsert` as the record write, for keys
-    /// of `space` (inside the transaction that will write them).
-    pub(crate) fn new(
-        c: &'c Connection,
-        t: &Tables,
-        upsert: &str,
-        space: &'c Space,
-    ) -> rusqlite::Result<Self> {
+    /// Prepares `t`'s write statements on `c` for keys of `space`, inside the transaction
+    /// that will write them (which adds the space if it is new).
+    pub(crate) fn new(c: &'c Connection, t: &Tables, space: &Space) -> rusqlite::Result<Self> {
+        let space = space_id(c, t, space)?;
         let tagged = c
             .prepare_cached(t.any_tag)?
-            .query_row(params![space.db(), space.namespace()], |r| r.get(0))?;
+            .query_row(params![space], |r| r.get(0))?;
         Ok(KeyWriter {
             space,
-            upsert: c.prepare_cached(upsert)?,
             delete_tags: c.prepare_cached(t.delete_tags)?,
             insert_tag: c.prepare_cached(t.insert_tag)?,
             delete_record: c.prepare_cached(t.delete_record)?,
@@ -232,28 +259,31 @@ impl<'c> KeyWriter<'c> {
         })
     }
 
+    /// The space's id, valid until the transaction ends.
+    pub(crate) fn space(&self) -> i64 {
+        self.space
+    }
+
     /// Replaces the tag rows of `key` with `meta`'s tags, each carrying the record's expiry
     /// and version.
     pub(crate) fn write_tags(&mut self, key: &str, meta: &nadb_core::Meta) -> rusqlite::Result<()> {
-        let (db, ns) = (self.space.db(), self.space.namespace());
         if self.tagged {
-            self.delete_tags.execute(params![db, ns, key])?;
+            self.delete_tags.execute(params![self.space, key])?;
         }
         self.tagged |= !meta.tags.is_empty();
         let expires = meta.expires_at.map(millis);
         for tag in meta.tags.iter() {
             self.insert_tag
-                .execute(params![db, ns, tag, key, expires, meta.version as i64])?;
+                .execute(params![self.space, tag, key, expires, meta.version as i64])?;
         }
         Ok(())
     }
 
     /// Removes `key`'s record row and tag rows.
     pub(crate) fn remove_key(&mut self, key: &str) -> rusqlite::Result<()> {
-        let (db, ns) = (self.space.db(), self.space.namespace());
-        self.delete_record.execute(params![db, ns, key])?;
+        self.delete_record.execute(params![self.space, key])?;
         if self.tagged {
-            self.delete_tags.execute(params![db, ns, key])?;
+            self.delete_tags.execute(params![self.space, key])?;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -10,7 +11,7 @@ use nadb_core::{
     Batch, Codec, Error, ExpiredKey, IndexedKey, Meta, MetadataIndex, Op, Record, Result, Space,
     SpaceCount, TagMode, Tags, Timestamp,
 };
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use rusqlite::{CachedStatement, Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::SqliteBackend;
 use crate::queries::{self, KeyWriter, NATIVE};
@@ -90,6 +91,9 @@ pub(crate) struct Writer {
 impl Writer {
     /// Takes over `conn`, which `open_connection` left at `synchronous=NORMAL`.
     pub(crate) fn new(conn: Connection) -> Writer {
+        // Room for every write statement beside the reads of an in-memory database: the
+        // multi-row upsert is costly to prepare again.
+        conn.set_prepared_statement_cache_capacity(64);
         Writer {
             conn,
             mode: Synchronous { full: false },
@@ -157,18 +161,102 @@ impl From<rusqlite::Error> for Applied {
     }
 }
 
-/// One upsert: an existing record that is live at this write keeps its creation time. Ops
-/// apply in order inside the transaction, so earlier ops count.
-const UPSERT: &str = "INSERT INTO nadb_records \
-     (db, ns, key, value, codec, value_len, created_at, updated_at, expires_at, version, tags) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-     ON CONFLICT (db, ns, key) DO UPDATE SET \
-     value = excluded.value, codec = excluded.codec, value_len = excluded.value_len, \
-     created_at = CASE WHEN nadb_records.expires_at IS NULL \
-         OR nadb_records.expires_at > excluded.updated_at \
-         THEN nadb_records.created_at ELSE excluded.created_at END, \
-     updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
-     version = excluded.version, tags = excluded.tags";
+/// The record upsert for `rows` rows: an existing record that is live at this write keeps its
+/// creation time. SQLite applies the rows in order, so an earlier row (or op) counts.
+fn upsert_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let p: Vec<String> = (1..=RECORD_PARAMS)
+                .map(|i| format!("?{}", r * RECORD_PARAMS + i))
+                .collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO nadb_records \
+         (space, key, value, codec, value_len, created_at, updated_at, expires_at, version, tags) \
+         VALUES {} \
+         ON CONFLICT (space, key) DO UPDATE SET \
+         value = excluded.value, codec = excluded.codec, value_len = excluded.value_len, \
+         created_at = CASE WHEN nadb_records.expires_at IS NULL \
+             OR nadb_records.expires_at > excluded.updated_at \
+             THEN nadb_records.created_at ELSE excluded.created_at END, \
+         updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
+         version = excluded.version, tags = excluded.tags",
+        values.join(", ")
+    )
+}
+
+/// Parameters of one record row.
+const RECORD_PARAMS: usize = 10;
+
+/// Rows per multi-row upsert: one statement per 64 puts costs SQLite far less than 64.
+const ROWS: usize = 64;
+
+static UPSERT_ONE: LazyLock<String> = LazyLock::new(|| upsert_sql(1));
+static UPSERT_MANY: LazyLock<String> = LazyLock::new(|| upsert_sql(ROWS));
+
+/// Record rows of one space on their way into `nadb_records`, written [`ROWS`] to a
+/// statement. Rows are written in the order they are put; [`Self::flush`] writes the rest,
+/// and must run before anything that depends on the rows put so far.
+struct RecordRows<'c, 'b> {
+    space: i64,
+    one: CachedStatement<'c>,
+    many: CachedStatement<'c>,
+    waiting: Vec<(&'b str, &'b Record)>,
+}
+
+impl<'c, 'b> RecordRows<'c, 'b> {
+    fn new(c: &'c Connection, space: i64) -> rusqlite::Result<Self> {
+        Ok(RecordRows {
+            space,
+            one: c.prepare_cached(&UPSERT_ONE)?,
+            many: c.prepare_cached(&UPSERT_MANY)?,
+            waiting: Vec::with_capacity(ROWS),
+        })
+    }
+
+    fn put(&mut self, key: &'b str, record: &'b Record) -> rusqlite::Result<()> {
+        self.waiting.push((key, record));
+        if self.waiting.len() == ROWS {
+            for (row, (key, record)) in self.waiting.iter().enumerate() {
+                bind_record(&mut self.many, row * RECORD_PARAMS, self.space, key, record)?;
+            }
+            self.waiting.clear();
+            self.many.raw_execute()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> rusqlite::Result<()> {
+        for (key, record) in self.waiting.drain(..) {
+            bind_record(&mut self.one, 0, self.space, key, record)?;
+            self.one.raw_execute()?;
+        }
+        Ok(())
+    }
+}
+
+/// Binds one record row after the statement's first `before` parameters.
+fn bind_record(
+    st: &mut rusqlite::Statement<'_>,
+    before: usize,
+    space: i64,
+    key: &str,
+    record: &Record,
+) -> rusqlite::Result<()> {
+    let m = &record.meta;
+    st.raw_bind_parameter(before + 1, space)?;
+    st.raw_bind_parameter(before + 2, key)?;
+    st.raw_bind_parameter(before + 3, &record.value[..])?;
+    st.raw_bind_parameter(before + 4, m.codec.id())?;
+    st.raw_bind_parameter(before + 5, m.value_len as i64)?;
+    st.raw_bind_parameter(before + 6, queries::millis(m.created_at))?;
+    st.raw_bind_parameter(before + 7, queries::millis(m.updated_at))?;
+    st.raw_bind_parameter(before + 8, m.expires_at.map(queries::millis))?;
+    st.raw_bind_parameter(before + 9, m.version as i64)?;
+    st.raw_bind_parameter(before + 10, m.tags.join("\n"))
+}
 
 /// How [`apply`] commits.
 enum Commit {
@@ -193,19 +281,17 @@ fn apply(
     batch: &Batch,
     commit: Commit,
 ) -> std::result::Result<Option<i64>, Applied> {
-    let (db, ns) = (batch.space.db(), batch.space.namespace());
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Read under the write lock: no other commit can slip in before this one.
     let seen = match commit {
         Commit::Buffered => None,
         Commit::Synced { .. } => Some(data_version(&tx)?),
     };
+    let mut keys = KeyWriter::new(&tx, &NATIVE, &batch.space)?;
     for c in &batch.checks {
         let found: Option<i64> = tx
-            .prepare_cached(
-                "SELECT version FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3",
-            )?
-            .query_row(params![db, ns, c.key], |r| r.get(0))
+            .prepare_cached("SELECT version FROM nadb_records WHERE space = ?1 AND key = ?2")?
+            .query_row(params![keys.space(), c.key], |r| r.get(0))
             .optional()?;
         if !c.expect.holds(found.map(|v| v as u64)) {
             return Err(Applied::Conflict(format!(
@@ -214,31 +300,22 @@ fn apply(
             )));
         }
     }
-    {
-        let mut w = KeyWriter::new(&tx, &NATIVE, UPSERT, &batch.space)?;
-        for op in &batch.ops {
-            match op {
-                Op::Put { key, record } => {
-                    let m = &record.meta;
-                    w.upsert.execute(params![
-                        db,
-                        ns,
-                        key,
-                        &record.value[..],
-                        m.codec.id(),
-                        m.value_len as i64,
-                        queries::millis(m.created_at),
-                        queries::millis(m.updated_at),
-                        m.expires_at.map(queries::millis),
-                        m.version as i64,
-                        m.tags.join("\n"),
-                    ])?;
-                    w.write_tags(key, m)?;
-                }
-                Op::Delete { key } => w.remove_key(key)?,
+    let mut records = RecordRows::new(&tx, keys.space())?;
+    for op in &batch.ops {
+        match op {
+            Op::Put { key, record } => {
+                // Tag rows are in their own table: only their order per key matters.
+                records.put(key, record)?;
+                keys.write_tags(key, &record.meta)?;
+            }
+            Op::Delete { key } => {
+                records.flush()?;
+                keys.remove_key(key)?;
             }
         }
     }
+    records.flush()?;
+    drop((records, keys));
     if let Commit::Synced { clean_at } = commit
         && clean_at != seen
     {
@@ -306,7 +383,8 @@ fn meta_from(row: &rusqlite::Row<'_>, first: usize, stored_len: u64) -> rusqlite
 
 pub(crate) fn get(c: &Connection, space: &Space, key: &str) -> rusqlite::Result<Option<Record>> {
     c.prepare_cached(&format!(
-        "SELECT value, {META_COLUMNS} FROM nadb_records WHERE db = ?1 AND ns = ?2 AND key = ?3"
+        "SELECT value, {META_COLUMNS} FROM nadb_records WHERE {} AND key = ?3",
+        NATIVE.in_space
     ))?
     .query_row(params![space.db(), space.namespace(), key], |r| {
         let value: Vec<u8> = r.get(0)?;
@@ -318,7 +396,10 @@ pub(crate) fn get(c: &Connection, space: &Space, key: &str) -> rusqlite::Result<
 
 /// Every (db, namespace) holding a record, in order.
 pub(crate) fn spaces(c: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
-    let mut stmt = c.prepare_cached("SELECT DISTINCT db, ns FROM nadb_records ORDER BY db, ns")?;
+    let mut stmt = c.prepare_cached(
+        "SELECT db, ns FROM nadb_spaces s \
+         WHERE EXISTS (SELECT 1 FROM nadb_records WHERE space = s.id) ORDER BY db, ns",
+    )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
@@ -336,7 +417,8 @@ pub(crate) fn scan(
     };
     let mut stmt = c.prepare_cached(&format!(
         "SELECT key, length(value), {META_COLUMNS} FROM nadb_records \
-         WHERE db = ?1 AND ns = ?2 AND key {op} ?3 ORDER BY key LIMIT ?4"
+         WHERE {} AND key {op} ?3 ORDER BY key LIMIT ?4",
+        NATIVE.in_space
     ))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![space.db(), space.namespace(), start, limit], |r| {

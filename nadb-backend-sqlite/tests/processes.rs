@@ -215,14 +215,19 @@ fn sqlite3_shell_reads_the_documented_schema() -> Result<(), Failed> {
     })?;
     let out = std::process::Command::new("sqlite3")
         .arg(&file)
-        .arg("SELECT key || '=' || CAST(value AS TEXT) || ' [' || tags || ']' FROM nadb_records ORDER BY key; SELECT tag || ':' || key FROM nadb_tags ORDER BY tag, key;")
+        .arg("SELECT db || '/' || ns || ' ' || key || '=' || CAST(value AS TEXT) || ' [' || tags || ']' FROM nadb_entries ORDER BY key; SELECT s.db || '/' || s.ns || ' ' || t.tag || ':' || t.key FROM nadb_tags t JOIN nadb_spaces s ON s.id = t.space ORDER BY t.tag, t.key;")
         .output()
         .map_err(|e| format!("cannot run sqlite3 ({e}); install it with `apt-get install sqlite3`"))?;
     if !out.status.success() {
         return Err(format!("sqlite3 failed: {}", String::from_utf8_lossy(&out.stderr)).into());
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let want = "note=it's; DROP TABLE nadb_records; -- []\nuser:1=ada [admin\nuser]\nuser:2=bob [user]\nadmin:user:1\nuser:user:1\nuser:user:2\n";
+    let want = "default/default note=it's; DROP TABLE nadb_records; -- []\n\
+                default/default user:1=ada [admin\nuser]\n\
+                default/default user:2=bob [user]\n\
+                default/default admin:user:1\n\
+                default/default user:user:1\n\
+                default/default user:user:2\n";
     if text != want {
         return Err(format!("sqlite3 shows:\n{text}\nwant:\n{want}").into());
     }
