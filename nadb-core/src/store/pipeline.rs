@@ -1178,7 +1178,8 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
     let one_call = sizes.len() == 1 && round.applied.is_empty();
     let mut synced = false;
     for n in sizes {
-        round.current = round.todo.drain(..n).collect();
+        // `current` is empty here: each chunk's units leave it below, its buffer stays.
+        round.current.extend(round.todo.drain(..n));
         let uncertain = round.current.iter().all(|u| u.uncertain);
         let batch = round.stage();
         let (mut result, retried) = apply_with_retry(engine, batch, one_call).await;
