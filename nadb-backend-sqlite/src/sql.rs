@@ -200,30 +200,37 @@ static UPSERT_MANY: LazyLock<String> = LazyLock::new(|| upsert_sql(ROWS));
 /// statement. Rows are written in the order they are put; [`Self::flush`] writes the rest,
 /// and must run before anything that depends on the rows put so far.
 struct RecordRows<'c, 'b> {
+    conn: &'c Connection,
     space: i64,
     one: CachedStatement<'c>,
-    many: CachedStatement<'c>,
+    /// Looked up on the first full group: a batch of a few puts never hashes its long SQL.
+    many: Option<CachedStatement<'c>>,
     waiting: Vec<(&'b str, &'b Record)>,
 }
 
 impl<'c, 'b> RecordRows<'c, 'b> {
-    fn new(c: &'c Connection, space: i64) -> rusqlite::Result<Self> {
+    fn new(conn: &'c Connection, space: i64) -> rusqlite::Result<Self> {
         Ok(RecordRows {
+            conn,
             space,
-            one: c.prepare_cached(&UPSERT_ONE)?,
-            many: c.prepare_cached(&UPSERT_MANY)?,
-            waiting: Vec::with_capacity(ROWS),
+            one: conn.prepare_cached(&UPSERT_ONE)?,
+            many: None,
+            waiting: Vec::new(),
         })
     }
 
     fn put(&mut self, key: &'b str, record: &'b Record) -> rusqlite::Result<()> {
         self.waiting.push((key, record));
         if self.waiting.len() == ROWS {
+            let many = match &mut self.many {
+                Some(st) => st,
+                None => self.many.insert(self.conn.prepare_cached(&UPSERT_MANY)?),
+            };
             for (row, (key, record)) in self.waiting.iter().enumerate() {
-                bind_record(&mut self.many, row * RECORD_PARAMS, self.space, key, record)?;
+                bind_record(many, row * RECORD_PARAMS, self.space, key, record)?;
             }
             self.waiting.clear();
-            self.many.raw_execute()?;
+            many.raw_execute()?;
         }
         Ok(())
     }
