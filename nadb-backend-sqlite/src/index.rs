@@ -126,9 +126,9 @@ struct IndexWriter<'c> {
 }
 
 impl<'c> IndexWriter<'c> {
-    fn new(c: &'c Connection, space: &Space) -> rusqlite::Result<Self> {
+    fn new(c: &'c Connection, space: &Space, add: bool) -> rusqlite::Result<Self> {
         Ok(IndexWriter {
-            keys: KeyWriter::new(c, &INDEX, space)?,
+            keys: KeyWriter::new(c, &INDEX, space, add)?,
             upsert: c.prepare_cached(UPSERT)?,
         })
     }
@@ -153,7 +153,8 @@ impl MetadataIndex for SqliteIndex {
             // before it writes, and a read transaction cannot always become a write one.
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             {
-                let mut w = IndexWriter::new(&tx, &batch.space)?;
+                let puts = batch.ops.iter().any(|op| matches!(op, Op::Put { .. }));
+                let mut w = IndexWriter::new(&tx, &batch.space, puts)?;
                 for op in &batch.ops {
                     match op {
                         Op::Put { key, record } => w.put(key, &record.meta)?,
@@ -168,11 +169,11 @@ impl MetadataIndex for SqliteIndex {
     async fn rebuild(&self, space: &Space, entries: Vec<(String, Meta)>) -> Result<()> {
         self.run(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let id = queries::space_id(&tx, &INDEX, space)?;
+            let id = queries::space_id(&tx, &INDEX, space, !entries.is_empty())?;
             tx.execute("DELETE FROM nadb_index WHERE space = ?1", [id])?;
             tx.execute("DELETE FROM nadb_index_tags WHERE space = ?1", [id])?;
             {
-                let mut w = IndexWriter::new(&tx, space)?;
+                let mut w = IndexWriter::new(&tx, space, !entries.is_empty())?;
                 for (k, m) in &entries {
                     w.put(k, m)?;
                 }

@@ -20,8 +20,8 @@
 //!   writer thread and no copy of the batch per write. Each `apply` is one `BEGIN IMMEDIATE` transaction: checks,
 //!   records, tags and expiry together, so a batch is all-or-nothing, also across a crash.
 //!   Records go in 64 rows to an `INSERT` statement, which costs SQLite far less than 64
-//!   statements; rows name their space by an integer id, so a key lookup compares one
-//!   integer and the key rather than three strings.
+//!   statements; rows name their space by an integer id, looked up once per statement, so
+//!   a key lookup compares one integer and the key rather than three strings.
 //! - **Durability**: the database runs in WAL mode with `synchronous=NORMAL`, so a commit does
 //!   not wait for the disk; [`sync`](nadb_core::StorageBackend::sync) commits one small write with
 //!   `synchronous=FULL`, which fsyncs the WAL and with it every commit before it. A store in

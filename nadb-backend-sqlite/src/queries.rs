@@ -60,10 +60,20 @@ pub(crate) const INDEX: Tables = Tables {
     any_tag: "SELECT EXISTS (SELECT 1 FROM nadb_index_tags WHERE space = ?1)",
 };
 
-/// The id of `space` in `t`'s spaces table, adding the space if it has none. Ids are never
-/// reused, but one added in a transaction that rolls back is gone: callers keep an id no
-/// longer than their transaction.
-pub(crate) fn space_id(c: &Connection, t: &Tables, space: &Space) -> rusqlite::Result<i64> {
+/// An id no space has (SQLite numbers rows from 1): the rows of a space never added.
+pub(crate) const NO_SPACE: i64 = 0;
+
+/// The id of `space` in `t`'s spaces table; a space it lacks is added when `add` is set (a
+/// batch that writes records), or else answered with [`NO_SPACE`] (a batch that only
+/// deletes or checks keys finds none, and leaves no row behind). Ids are never reused, but
+/// one added in a transaction that rolls back is gone: callers keep an id no longer than
+/// their transaction.
+pub(crate) fn space_id(
+    c: &Connection,
+    t: &Tables,
+    space: &Space,
+    add: bool,
+) -> rusqlite::Result<i64> {
     let names = params![space.db(), space.namespace()];
     let found = c
         .prepare_cached(t.space_id)?
@@ -71,6 +81,7 @@ pub(crate) fn space_id(c: &Connection, t: &Tables, space: &Space) -> rusqlite::R
         .optional()?;
     match found {
         Some(id) => Ok(id),
+        None if !add => Ok(NO_SPACE),
         None => {
             c.prepare_cached(t.new_space)?.execute(names)?;
             Ok(c.last_insert_rowid())
@@ -244,9 +255,15 @@ pub(crate) struct KeyWriter<'c> {
 
 impl<'c> KeyWriter<'c> {
     /// Prepares `t`'s write statements on `c` for keys of `space`, inside the transaction
-    /// that will write them (which adds the space if it is new).
-    pub(crate) fn new(c: &'c Connection, t: &Tables, space: &Space) -> rusqlite::Result<Self> {
-        let space = space_id(c, t, space)?;
+    /// that will write them (which adds the space if it is new and `add` is set; see
+    /// [`space_id`]).
+    pub(crate) fn new(
+        c: &'c Connection,
+        t: &Tables,
+        space: &Space,
+        add: bool,
+    ) -> rusqlite::Result<Self> {
+        let space = space_id(c, t, space, add)?;
         let tagged = c
             .prepare_cached(t.any_tag)?
             .query_row(params![space], |r| r.get(0))?;

@@ -42,7 +42,10 @@
 //! For example: `sqlite3 store.db "SELECT db, ns, key, value FROM nadb_entries WHERE codec = 0"`.
 //!
 //! Version 1 named the space in every row (`db` and `ns` columns leading each primary key);
-//! opening a version 1 database rewrites it as version 2 in one transaction.
+//! opening a version 1 database rewrites it as version 2 in one transaction. Processes that
+//! share a file must all run a build of one schema version: once a newer build has rewritten
+//! the file, an older build's statements fail. The rewrite holds the write lock while it
+//! copies every row; other processes wait for it, up to their busy timeout.
 
 use rusqlite::Connection;
 

@@ -193,6 +193,11 @@ const RECORD_PARAMS: usize = 10;
 /// Rows per multi-row upsert: one statement per 64 puts costs SQLite far less than 64.
 const ROWS: usize = 64;
 
+/// The largest value written with others in one statement. SQLite copies the values bound
+/// to a statement, so a group holds at most 64 × 16 KiB beside the batch; a larger value
+/// gains nothing from grouping and is written alone.
+const GROUPED_VALUE_MAX: usize = 16 << 10;
+
 static UPSERT_ONE: LazyLock<String> = LazyLock::new(|| upsert_sql(1));
 static UPSERT_MANY: LazyLock<String> = LazyLock::new(|| upsert_sql(ROWS));
 
@@ -220,6 +225,12 @@ impl<'c, 'b> RecordRows<'c, 'b> {
     }
 
     fn put(&mut self, key: &'b str, record: &'b Record) -> rusqlite::Result<()> {
+        if record.value.len() > GROUPED_VALUE_MAX {
+            self.flush()?;
+            bind_record(&mut self.one, 0, self.space, key, record)?;
+            self.one.raw_execute()?;
+            return Ok(());
+        }
         self.waiting.push((key, record));
         if self.waiting.len() == ROWS {
             let many = match &mut self.many {
@@ -294,7 +305,8 @@ fn apply(
         Commit::Buffered => None,
         Commit::Synced { .. } => Some(data_version(&tx)?),
     };
-    let mut keys = KeyWriter::new(&tx, &NATIVE, &batch.space)?;
+    let puts = batch.ops.iter().any(|op| matches!(op, Op::Put { .. }));
+    let mut keys = KeyWriter::new(&tx, &NATIVE, &batch.space, puts)?;
     for c in &batch.checks {
         let found: Option<i64> = tx
             .prepare_cached("SELECT version FROM nadb_records WHERE space = ?1 AND key = ?2")?

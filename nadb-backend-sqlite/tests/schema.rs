@@ -190,8 +190,8 @@ fn record(value: &str, version: u64, created: u64, tags: &[&str]) -> Record {
 /// What a key holds in the model: value, creation time, tagged.
 type Model = BTreeMap<String, (String, u64, bool)>;
 
-/// One batch of 1,000 ops over 40 keys — puts (some tagged), deletes and repeats of one key
-/// within a single many-row statement — leaves what applying the ops one by one would: last
+/// One batch of 1,000 ops over 40 keys — puts (some tagged, some large), deletes and repeats
+/// of one key within a single many-row statement — leaves what applying the ops one by one would: last
 /// write wins, a delete in between counts, and a rewritten live record keeps its creation time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_batches_apply_in_op_order() -> nadb_core::Result<()> {
@@ -212,7 +212,12 @@ async fn long_batches_apply_in_op_order() -> nadb_core::Result<()> {
             model.remove(&key);
         } else {
             let tagged = x.is_multiple_of(5);
-            let value = format!("v{i}");
+            // Every 50th value is too large to share a statement and is written alone.
+            let value = if i % 50 == 0 {
+                format!("v{i}{}", "x".repeat(20_000))
+            } else {
+                format!("v{i}")
+            };
             let created = 10_000 + i;
             let tags: &[&str] = if tagged { &["t"] } else { &[] };
             batch.put(key.clone(), record(&value, i + 1, created, tags));
@@ -291,5 +296,41 @@ async fn an_index_file_of_the_earlier_layout_is_replaced() -> nadb_core::Result<
         found.iter().map(|k| k.key.as_str()).collect::<Vec<_>>(),
         ["fresh"]
     );
+    Ok(())
+}
+
+/// A batch that only deletes or checks keys of a space nothing was written to adds no row
+/// for that space: deleting in made-up namespaces leaves the file as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_writes_no_record_adds_no_space() -> nadb_core::Result<()> {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ghost.db");
+    let backend = SqliteBackend::open(&path).await?;
+    let index = SqliteIndex::open(dir.path().join("index.db"))?;
+    for i in 0..5 {
+        let mut batch = Batch::new(Space::new("ghost", &format!("ns{i}"))?);
+        batch.delete("k");
+        backend.apply(&batch).await?;
+        index.update(&batch).await?;
+    }
+    let mut checked = Batch::new(Space::new("ghost", "checked")?);
+    checked.check("k", nadb_core::Expect::Version(1));
+    assert!(matches!(
+        backend.apply(&checked).await,
+        Err(nadb_core::Error::Conflict { .. })
+    ));
+    let mut batch = Batch::new(Space::new("real", "ns")?);
+    batch.put("k", record("v", 1, 1000, &[]));
+    backend.apply(&batch).await?;
+    index.update(&batch).await?;
+    backend.close().await?;
+    let spaces = |file: &str, table: &str| -> Vec<String> {
+        let c = rusqlite::Connection::open(dir.path().join(file)).expect("open by hand");
+        c.prepare(&format!("SELECT db || '/' || ns FROM {table} ORDER BY id"))
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("spaces")
+    };
+    assert_eq!(spaces("ghost.db", "nadb_spaces"), ["real/ns"]);
+    assert_eq!(spaces("index.db", "nadb_index_spaces"), ["real/ns"]);
     Ok(())
 }
