@@ -177,12 +177,25 @@ impl Histogram {
     #[inline]
     pub fn start(&self) -> Option<Instant> {
         self.calls.fetch_add(1, Relaxed);
+        Histogram::sample()
+    }
+
+    /// The start time of a call that is one of the sampled ones; the call is counted later,
+    /// with [`Histogram::counted`], once it is known to be one.
+    #[inline]
+    pub(crate) fn sample() -> Option<Instant> {
         let tick = SAMPLE_TICK.with(|t| {
             let v = t.get().wrapping_add(1);
             t.set(v);
             v
         });
         tick.is_multiple_of(LATENCY_SAMPLE).then(Instant::now)
+    }
+
+    /// Counts a call begun with [`Histogram::sample`].
+    #[inline]
+    pub(crate) fn counted(&self) {
+        self.calls.fetch_add(1, Relaxed);
     }
 
     /// Completes a call begun with [`Histogram::start`].

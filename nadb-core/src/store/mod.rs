@@ -42,6 +42,8 @@ use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use cache::Lookup;
+
 pub use options::{Cas, KeyTtl, Page, SetOptions};
 pub use pipeline::{DeadLetter, DlqSummary, PipelineStats};
 pub use policy::{BufferedFlush, FlushPolicy, WriteConfig};
@@ -55,7 +57,7 @@ use crate::index::{MemoryIndex, MetadataIndex};
 use crate::key::{DEFAULT_MAX_KEY_LEN, validate_key};
 use crate::registry::open_backend;
 use crate::space::Space;
-use crate::stats::{Metrics, OpKind, Stats};
+use crate::stats::{Histogram, Metrics, OpKind, Stats};
 
 /// Default limit on a value's size: 64 MiB.
 pub const DEFAULT_MAX_VALUE_SIZE: u64 = 64 << 20;
@@ -623,6 +625,31 @@ impl Store {
 
     pub(crate) fn check_key(&self, key: &str) -> Result<()> {
         validate_key(key, self.engine.max_key_len)
+    }
+
+    /// Runs `f` as operation `kind`, counted as [`Store::measured`] counts, when memory
+    /// answers it without waiting: `Hit` with the result. `Miss` (nothing counted) when the
+    /// backend must be read, or the store is closed, which the waiting path then reports.
+    pub(crate) fn measured_now<T>(
+        &self,
+        kind: OpKind,
+        f: impl FnOnce() -> Result<Lookup<T>>,
+    ) -> Lookup<Result<T>> {
+        if self.check_open().is_err() {
+            return Lookup::Miss(0);
+        }
+        let started = Histogram::sample();
+        let result = match f() {
+            Ok(Lookup::Miss(epoch)) => return Lookup::Miss(epoch),
+            Ok(Lookup::Hit(t)) => Ok(t),
+            Err(e) => Err(e),
+        };
+        // Opened only now, so an operation that goes on to wait has one span, not two.
+        drop(tracing::debug_span!("nadb.op", op = kind.name(), space = %self.space).entered());
+        let h = self.engine.metrics.op(kind);
+        h.counted();
+        h.finish(started, result.is_ok());
+        Lookup::Hit(result)
     }
 
     /// Runs `fut` as operation `kind` in a `nadb.op` span: refuses after close, records

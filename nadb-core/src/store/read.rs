@@ -24,17 +24,32 @@ impl Store {
     /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
     /// ```
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.measured(OpKind::Get, async {
-            self.check_key(key)?;
-            // Only the value and what decoding needs leave the lock: no metadata copy.
-            let live = |r: Option<&Record>| {
-                r.filter(|r| self.engine.is_live(r))
-                    .map(|r| (r.value.clone(), r.meta.codec, r.meta.value_len))
-            };
-            let found = self.engine.read_with(&self.space, key, live).await?;
+        // Only the value and what decoding needs leave the lock: no metadata copy.
+        let live = |r: Option<&Record>| {
+            r.filter(|r| self.engine.is_live(r))
+                .map(|r| (r.value.clone(), r.meta.codec, r.meta.value_len))
+        };
+        let decode = |found: Option<(Bytes, Codec, u64)>| {
             found
                 .map(|(stored, codec, len)| self.engine.decode_parts(stored, codec, len))
                 .transpose()
+        };
+        // A pending write or a memory-first space answers without suspending the caller.
+        let now = self.measured_now(OpKind::Get, || {
+            self.check_key(key)?;
+            Ok(match self.engine.read_now(&self.space, key, live) {
+                Lookup::Hit(found) => Lookup::Hit(decode(found)?),
+                Lookup::Miss(epoch) => Lookup::Miss(epoch),
+            })
+        });
+        let epoch = match now {
+            Lookup::Hit(answer) => return answer,
+            Lookup::Miss(epoch) => epoch,
+        };
+        self.measured(OpKind::Get, async {
+            self.check_key(key)?;
+            let record = self.engine.read_stored(&self.space, key, epoch).await?;
+            decode(live(record.as_ref()))
         })
         .await
     }
@@ -84,9 +99,19 @@ impl Store {
     /// # Ok::<(), nadb_core::Error>(()) }).unwrap();
     /// ```
     pub async fn exists(&self, key: &str) -> Result<bool> {
+        let live = |r: Option<&Record>| r.is_some_and(|r| self.engine.is_live(r));
+        let now = self.measured_now(OpKind::Exists, || {
+            self.check_key(key)?;
+            Ok(self.engine.read_now(&self.space, key, live))
+        });
+        let epoch = match now {
+            Lookup::Hit(answer) => return answer,
+            Lookup::Miss(epoch) => epoch,
+        };
         self.measured(OpKind::Exists, async {
             self.check_key(key)?;
-            Ok(self.engine.read_live(&self.space, key).await?.is_some())
+            let record = self.engine.read_stored(&self.space, key, epoch).await?;
+            Ok(live(record.as_ref()))
         })
         .await
     }
@@ -191,17 +216,37 @@ impl Engine {
         key: &str,
         f: impl Fn(Option<&Record>) -> T,
     ) -> Result<T> {
-        if let Some(t) = self.pipeline.view(space, key, &f) {
-            return Ok(t);
-        }
-        match self.cache.view(space, key, &f) {
+        match self.read_now(space, key, &f) {
             Lookup::Hit(t) => Ok(t),
-            Lookup::Miss(epoch) => {
-                let record = self.backend.get(space, key).await?;
-                self.cache.fill(space, key, &record, epoch);
-                Ok(f(record.as_ref()))
-            }
+            Lookup::Miss(epoch) => Ok(f(self.read_stored(space, key, epoch).await?.as_ref())),
         }
+    }
+
+    /// `f` of the newest record under `key` when memory has it (pending or cached), expired
+    /// or not; otherwise the cache epoch to pass to [`Engine::read_stored`].
+    pub(crate) fn read_now<T>(
+        &self,
+        space: &Space,
+        key: &str,
+        f: impl Fn(Option<&Record>) -> T,
+    ) -> Lookup<T> {
+        if let Some(t) = self.pipeline.view(space, key, &f) {
+            return Lookup::Hit(t);
+        }
+        self.cache.view(space, key, f)
+    }
+
+    /// The record the backend stores under `key`, cached unless a batch was applied since
+    /// `epoch` (from [`Engine::read_now`]).
+    pub(crate) async fn read_stored(
+        &self,
+        space: &Space,
+        key: &str,
+        epoch: u64,
+    ) -> Result<Option<Record>> {
+        let record = self.backend.get(space, key).await?;
+        self.cache.fill(space, key, &record, epoch);
+        Ok(record)
     }
 
     /// Whether `record` is live at the clock's current time.

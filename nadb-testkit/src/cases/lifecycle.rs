@@ -64,13 +64,18 @@ pub async fn stats(ctx: &Ctx) -> Result<()> {
     s.get("a").await?;
     s.get("b").await?;
     s.get("missing").await?;
+    // Reads count the same whether a pending write, memory or the backend answers them.
+    assert!(s.exists("b").await? && !s.exists("missing").await?);
     s.delete("b").await?;
     let _ = s.set("", "bad").await;
+    assert!(matches!(s.get("").await, Err(Error::InvalidKey { .. })));
+    assert!(matches!(s.exists("").await, Err(Error::InvalidKey { .. })));
     s.flush().await?;
     let st = s.stats().await?;
     assert_eq!(st.ops["set"].count, 3);
     assert_eq!(st.ops["set"].errors, 1);
-    assert_eq!(st.ops["get"].count, 3);
+    assert_eq!((st.ops["get"].count, st.ops["get"].errors), (4, 1));
+    assert_eq!((st.ops["exists"].count, st.ops["exists"].errors), (3, 1));
     assert_eq!(st.ops["delete"].count, 1);
     assert!(st.ops["set"].max_ns >= st.ops["set"].p50_ns);
     assert_eq!(st.value_bytes_written, 10_002);
