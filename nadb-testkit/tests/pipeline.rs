@@ -909,6 +909,50 @@ async fn a_writer_cancelled_mid_apply_loses_nothing() -> Result<()> {
     store.close().await
 }
 
+/// A writer cancelled while it leads a round of several chunks loses nothing and repeats
+/// nothing: the chunks already applied are only synced and acknowledged, the one in flight
+/// and those after it go to the next round, and every op reaches the backend once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_cancelled_between_chunks_applies_each_write_once() -> Result<()> {
+    let (faulty, store) = manual_store_with(
+        0,
+        WriteConfig {
+            chunk_size: 1,
+            ..quick_retries()
+        },
+    )
+    .await?;
+    for i in 0..5 {
+        store.set(&format!("k{i}"), format!("v{i}")).await?;
+    }
+    faulty.set_apply_delay(Duration::from_millis(100));
+    // A checked write waits for its round and leads it: six chunks of one unit each, the
+    // third (normally) in flight when the writer gives up.
+    let cancelled = tokio::time::timeout(Duration::from_millis(250), store.incr("n", 1)).await;
+    assert!(
+        cancelled.is_err(),
+        "the round finished before it was cancelled"
+    );
+    let before = faulty.applied_batches().len();
+    assert!(
+        (1..6).contains(&before),
+        "{before} chunks applied before the cancel"
+    );
+    faulty.set_apply_delay(Duration::ZERO);
+    store.flush().await?;
+    let mut expected: BTreeMap<String, Bytes> = (0..5)
+        .map(|i| (format!("k{i}"), Bytes::from(format!("v{i}"))))
+        .collect();
+    expected.insert("n".into(), Bytes::from("1"));
+    assert_eq!(
+        backend_contents(faulty.inner().as_ref(), &Space::default()).await?,
+        expected
+    );
+    assert_eq!(faulty.applied_batches(), [1; 6], "an op was applied twice");
+    assert_eq!(store.dlq_summary().entries, 0);
+    store.close().await
+}
+
 /// A checked write whose apply took effect but whose reply was lost is retried, finds its
 /// checks failing (it changed the key itself) and is recognised as done: counted once, not
 /// applied a second time as a fresh read-modify-write.

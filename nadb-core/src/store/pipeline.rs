@@ -17,6 +17,7 @@
 //! same key that persists supersedes the dead-lettered op.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
@@ -879,7 +880,7 @@ async fn wait_for_trigger(engine: &Engine) -> bool {
 /// Sizes (in units) of the chunks a round is cut into: runs of whole units of one space, at
 /// most `chunk_size` ops unless one unit is larger; a unit with checks, or one that may
 /// already be in the backend, always alone.
-fn chunk_sizes(units: &VecDeque<Unit>, chunk_size: usize) -> Vec<usize> {
+fn chunk_sizes(units: &[Unit], chunk_size: usize) -> Vec<usize> {
     let mut sizes: Vec<usize> = Vec::new();
     let mut ops_in_last = 0;
     let mut last: Option<(&Space, bool)> = None;
@@ -1057,24 +1058,29 @@ async fn sync_with_retry(engine: &Engine) -> Result<()> {
     }
 }
 
-/// The units of a round in progress. If the round is dropped before it finishes (a leading
-/// writer was cancelled), they go back to the front of the queue in order — those already
-/// applied marked so, to be synced and acknowledged without a second apply — and the flusher
-/// is woken. Nothing taken from the queue is ever lost.
+/// The units of a round in progress, each settled where it lies: a round moves no unit
+/// between lists. If the round is dropped before it finishes (a leading writer was
+/// cancelled), they go back to the front of the queue in order — those already applied
+/// marked so, to be synced and acknowledged without a second apply — and the flusher is
+/// woken. Nothing taken from the queue is ever lost.
 struct InFlight<'a> {
     engine: &'a Engine,
-    todo: VecDeque<Unit>,
-    current: Vec<Unit>,
-    /// The ops of `current`, while they are being applied.
+    /// The round's units, in write order.
+    units: Vec<Unit>,
+    /// Where the chunk being applied lies in `units` (empty between chunks).
+    current: Range<usize>,
+    /// The ops of the current chunk, while they are being applied.
     staged: Option<Staged>,
-    applied: Vec<Unit>,
-    failed: Vec<(Unit, Error)>,
+    /// Units whose chunk or sync failed: position in `units`, and the error.
+    failed: Vec<(usize, Error)>,
 }
 
 impl InFlight<'_> {
-    /// Moves the current chunk's ops into one coalesced backend batch.
-    fn stage(&mut self) -> &Batch {
-        &self.staged.insert(coalesce(&mut self.current)).batch
+    /// Moves the ops of `chunk` into one coalesced backend batch.
+    fn stage(&mut self, chunk: Range<usize>) -> &Batch {
+        self.current = chunk.clone();
+        let units = self.units.get_mut(chunk).unwrap_or_default();
+        &self.staged.insert(coalesce(units)).batch
     }
 
     /// Moves the staged ops back into their units; returns how many coalescing dropped.
@@ -1082,29 +1088,44 @@ impl InFlight<'_> {
         let Some(staged) = self.staged.take() else {
             return 0;
         };
+        let chunk = self.units.get_mut(self.current.clone()).unwrap_or_default();
         for (op, at) in staged.batch.ops.into_iter().zip(staged.origin) {
             if let Op::Put { record, .. } = op
-                && let Some(slot) =
-                    at.and_then(|(u, i)| self.current.get_mut(u)?.writes.ops.get_mut(i))
+                && let Some(slot) = at.and_then(|(u, i)| chunk.get_mut(u)?.writes.ops.get_mut(i))
             {
                 slot.put = Some(record);
             }
         }
         staged.coalesced
     }
+
+    /// Takes the failed units out of `units`, each with its error, in the order they failed
+    /// (the dead-letter queue reports the last failure as its latest error).
+    fn take_failed(&mut self) -> Vec<(Unit, Error)> {
+        if self.failed.is_empty() {
+            return Vec::new();
+        }
+        let mut units: Vec<Option<Unit>> = self.units.drain(..).map(Some).collect();
+        let failed = self
+            .failed
+            .drain(..)
+            .filter_map(|(at, e)| Some((units.get_mut(at)?.take()?, e)))
+            .collect();
+        self.units = units.into_iter().flatten().collect();
+        self.current = 0..0;
+        failed
+    }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.unstage();
-        let failed = std::mem::take(&mut self.failed);
-        let mut units: Vec<Unit> = self.applied.drain(..).collect();
         // The chunk being applied may or may not have reached the backend.
-        for mut u in self.current.drain(..) {
+        for u in self.units.get_mut(self.current.clone()).unwrap_or_default() {
             u.uncertain = true;
-            units.push(u);
         }
-        units.extend(self.todo.drain(..));
+        let failed = self.take_failed();
+        let units = std::mem::take(&mut self.units);
         let p = &self.engine.pipeline;
         let mut st = p.state.lock();
         // The round is over (finished, or its units go back to the queue just below).
@@ -1115,7 +1136,6 @@ impl Drop for InFlight<'_> {
             dead_letter(p, &mut st, &failed, self.engine.clock.now());
             p.publish(&st);
         }
-        units.sort_by_key(|u| u.seq);
         let requeued = !units.is_empty();
         for u in units.into_iter().rev() {
             st.queued_ops += u.writes.ops.len();
@@ -1154,34 +1174,29 @@ fn settle_failed(p: &Pipeline, failed: Vec<(Unit, Error)>) {
     skip_all,
     fields(units = units.len())
 )]
-async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
+async fn process_round(engine: &Engine, units: VecDeque<Unit>) {
     let p = &engine.pipeline;
     let last_seq = units.back().map_or(0, |u| u.seq);
     let mut round = InFlight {
         engine,
-        todo: VecDeque::new(),
-        current: Vec::new(),
+        units: Vec::from(units),
+        current: 0..0,
         staged: None,
-        applied: Vec::new(),
         failed: Vec::new(),
     };
     // Units applied by a cancelled round come first (they are the oldest).
-    while units.front().is_some_and(|u| u.applied) {
-        if let Some(u) = units.pop_front() {
-            round.applied.push(u);
-        }
-    }
-    round.todo = units;
-    let sizes = chunk_sizes(&round.todo, p.config.chunk_size.max(1));
+    let mut applied = round.units.iter().take_while(|u| u.applied).count();
+    let sizes = chunk_sizes(&round.units[applied..], p.config.chunk_size.max(1));
     // A round of one chunk (the usual Immediate case) is applied and synced in one backend
     // call, which some backends do with a single durable commit.
-    let one_call = sizes.len() == 1 && round.applied.is_empty();
+    let one_call = sizes.len() == 1 && applied == 0;
     let mut synced = false;
+    let mut next = applied;
     for n in sizes {
-        // `current` is empty here: each chunk's units leave it below, its buffer stays.
-        round.current.extend(round.todo.drain(..n));
-        let uncertain = round.current.iter().all(|u| u.uncertain);
-        let batch = round.stage();
+        let chunk = next..next + n;
+        next += n;
+        let uncertain = round.units[chunk.clone()].iter().all(|u| u.uncertain);
+        let batch = round.stage(chunk.clone());
         let (mut result, retried) = apply_with_retry(engine, batch, one_call).await;
         synced = one_call && result.is_ok();
         // A checked batch may fail its own checks because it already took effect: in an
@@ -1199,52 +1214,45 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         }
         let ops = batch.ops.len() as u64;
         let coalesced = round.unstage();
+        round.current = next..next;
         match result {
             Ok(()) => {
                 p.ops_flushed.fetch_add(ops, Relaxed);
                 p.ops_coalesced.fetch_add(coalesced, Relaxed);
-                for mut u in round.current.drain(..) {
+                applied += n;
+                for u in &mut round.units[chunk] {
                     u.applied = true;
-                    round.applied.push(u);
                 }
             }
-            Err(e) => {
-                for u in round.current.drain(..) {
-                    round.failed.push((u, share_error(&e)));
-                }
-            }
+            Err(e) => round.failed.extend(chunk.map(|at| (at, share_error(&e)))),
         }
     }
-    if !round.applied.is_empty() {
+    if applied > 0 {
         let sync = if synced {
             Ok(())
         } else {
             sync_with_retry(engine).await
         };
         if let Err(e) = sync {
-            let applied: Vec<Unit> = round.applied.drain(..).collect();
-            for u in applied {
-                round.failed.push((u, share_error(&e)));
+            let InFlight { units, failed, .. } = &mut round;
+            for (at, u) in units.iter().enumerate() {
+                if u.applied {
+                    failed.push((at, share_error(&e)));
+                }
             }
         } else {
             // Group-commit figures count the writes this round acknowledged, not failed ones.
-            let acked = round.applied.len() as u64;
+            let acked = applied as u64;
             p.flushes.fetch_add(1, Relaxed);
             p.rounds_units.fetch_add(acked, Relaxed);
             p.max_group.fetch_max(acked, Relaxed);
         }
     }
-    // No await from here on: the round completes as a whole.
-    let applied: Vec<Unit> = std::mem::take(&mut round.applied);
-    let failed: Vec<(Unit, Error)> = std::mem::take(&mut round.failed);
-    let spare = std::mem::take(&mut round.todo);
+    // No await from here on: the round completes as a whole. Every unit not failed was
+    // applied and synced.
+    let failed = round.take_failed();
+    let mut applied = std::mem::take(&mut round.units);
     drop(round);
-    {
-        let mut st = p.state.lock();
-        if spare.capacity() > st.spare.capacity() {
-            st.spare = spare;
-        }
-    }
     let now = engine.clock.now();
     let mut released = 0;
     {
@@ -1262,7 +1270,7 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         }
         p.publish(&st);
     }
-    for u in applied {
+    for u in applied.drain(..) {
         released += u.room;
         if let Some(ack) = u.ack {
             let _ = ack.send(Ok(()));
@@ -1275,6 +1283,13 @@ async fn process_round(engine: &Engine, mut units: VecDeque<Unit>) {
         }
     }
     p.room.add_permits(released);
+    {
+        // The emptied buffer becomes the queue's next, so a busy queue does not regrow.
+        let mut st = p.state.lock();
+        if applied.capacity() > st.spare.capacity() {
+            st.spare = VecDeque::from(applied);
+        }
+    }
     p.processed.send_modify(|s| *s = (*s).max(last_seq));
 }
 
