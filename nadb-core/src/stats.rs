@@ -8,8 +8,9 @@
 //! every operation; this one is a few hundred atomic counters.
 //!
 //! Counts and errors are exact. Latency is timed on a sample — one call in
-//! [`LATENCY_SAMPLE`] per thread and operation kind — because reading the clock twice costs
-//! more than a whole in-memory `get`; percentiles, mean and max describe the sampled calls.
+//! [`LATENCY_SAMPLE`] on each thread, whatever its operation — because reading the clock twice
+//! costs more than a whole in-memory `get`; percentiles, mean and max describe the sampled
+//! calls.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -180,8 +181,8 @@ impl Histogram {
         Histogram::sample()
     }
 
-    /// The start time of a call that is one of the sampled ones; the call is counted later,
-    /// with [`Histogram::counted`], once it is known to be one.
+    /// The start time of a call when it is one of the sampled ones. The call is counted
+    /// later, with [`Histogram::counted`], once its kind is known; each call samples once.
     #[inline]
     pub(crate) fn sample() -> Option<Instant> {
         let tick = SAMPLE_TICK.with(|t| {

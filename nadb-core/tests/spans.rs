@@ -51,6 +51,8 @@ fn operations_rounds_and_backend_calls_open_spans_without_values() -> nadb_core:
             store.set("k", "s3cr3t-value").await?;
             assert!(store.get("k").await?.is_some());
             store.flush().await?;
+            // Read from the backend this time: still one span for the one operation.
+            assert!(store.get("k").await?.is_some());
             store.close().await
         })
     })?;
@@ -68,6 +70,11 @@ fn operations_rounds_and_backend_calls_open_spans_without_values() -> nadb_core:
     ] {
         assert!(has(want), "no span {want:?} among {spans:?}");
     }
+    let gets = spans
+        .iter()
+        .filter(|s| s.starts_with("nadb.op op=\"get\""))
+        .count();
+    assert_eq!(gets, 2, "two gets, one from memory: {spans:?}");
     assert!(
         spans.iter().all(|s| !s.contains("s3cr3t")),
         "a span carries the value: {spans:?}"

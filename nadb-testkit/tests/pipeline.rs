@@ -913,7 +913,7 @@ async fn a_writer_cancelled_mid_apply_loses_nothing() -> Result<()> {
 /// nothing: the chunks already applied are only synced and acknowledged, the one in flight
 /// and those after it go to the next round, and every op reaches the backend once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_round_cancelled_between_chunks_applies_each_write_once() -> Result<()> {
+async fn a_round_cancelled_mid_way_applies_each_write_once() -> Result<()> {
     let (faulty, store) = manual_store_with(
         0,
         WriteConfig {
@@ -950,6 +950,56 @@ async fn a_round_cancelled_between_chunks_applies_each_write_once() -> Result<()
     );
     assert_eq!(faulty.applied_batches(), [1; 6], "an op was applied twice");
     assert_eq!(store.dlq_summary().entries, 0);
+    store.close().await
+}
+
+/// A round cancelled after one of its chunks failed dead-letters that chunk alone; the chunks
+/// applied before and after it are only synced, the rest go to the next round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_cancelled_after_a_failed_chunk_dead_letters_that_chunk_alone() -> Result<()> {
+    let (faulty, store) = manual_store_with(
+        0,
+        WriteConfig {
+            chunk_size: 1,
+            ..quick_retries()
+        },
+    )
+    .await?;
+    for i in 0..5 {
+        store.set(&format!("k{i}"), format!("v{i}")).await?;
+    }
+    faulty.set_apply_delay(Duration::from_millis(100));
+    // k0 applies, k1 fails at once, k2 applies, and k3 is (normally) in flight when the
+    // writer leading the round gives up.
+    faulty.fail_after(FaultOp::Apply, 1, 1, Fault::Permanent);
+    let cancelled = tokio::time::timeout(Duration::from_millis(250), store.incr("n", 1)).await;
+    assert!(
+        cancelled.is_err(),
+        "the round finished before it was cancelled"
+    );
+    faulty.set_apply_delay(Duration::ZERO);
+    assert!(store.flush().await.is_err(), "k1 is not persisted");
+    let dlq = store.dlq();
+    let keys: Vec<&str> = dlq.iter().map(|d| d.batch.ops[0].key()).collect();
+    assert_eq!(keys, ["k1"]);
+    let mut expected: BTreeMap<String, Bytes> = [0, 2, 3, 4]
+        .into_iter()
+        .map(|i| (format!("k{i}"), Bytes::from(format!("v{i}"))))
+        .collect();
+    expected.insert("n".into(), Bytes::from("1"));
+    let space = Space::default();
+    assert_eq!(
+        backend_contents(faulty.inner().as_ref(), &space).await?,
+        expected
+    );
+    assert_eq!(faulty.applied_batches(), [1; 5], "an op was applied twice");
+    store.retry_dlq().await?;
+    store.flush().await?;
+    expected.insert("k1".into(), Bytes::from("v1"));
+    assert_eq!(
+        backend_contents(faulty.inner().as_ref(), &space).await?,
+        expected
+    );
     store.close().await
 }
 

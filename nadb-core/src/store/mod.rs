@@ -36,13 +36,21 @@ use std::future::Future;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use cache::Lookup;
+
+/// An operation memory could not answer (see [`Store::measured_now`]): the cache epoch to read
+/// the backend with, and the call's sampled start time and span.
+pub(crate) struct Missed {
+    pub(crate) epoch: u64,
+    started: Option<Instant>,
+    span: Option<tracing::Span>,
+}
 
 pub use options::{Cas, KeyTtl, Page, SetOptions};
 pub use pipeline::{DeadLetter, DlqSummary, PipelineStats};
@@ -627,45 +635,82 @@ impl Store {
         validate_key(key, self.engine.max_key_len)
     }
 
-    /// Runs `f` as operation `kind`, counted as [`Store::measured`] counts, when memory
-    /// answers it without waiting: `Hit` with the result. `Miss` (nothing counted) when the
-    /// backend must be read, or the store is closed, which the waiting path then reports.
+    /// Runs `f` as operation `kind`, counted and traced as [`Store::measured`] does, when
+    /// memory answers it without waiting: `Ok` with the result. `Err` (nothing counted yet)
+    /// when the backend must be read or the store is closed: pass it to
+    /// [`Store::measured_after`] with the waiting part.
     pub(crate) fn measured_now<T>(
         &self,
         kind: OpKind,
         f: impl FnOnce() -> Result<Lookup<T>>,
-    ) -> Lookup<Result<T>> {
-        if self.check_open().is_err() {
-            return Lookup::Miss(0);
-        }
+    ) -> std::result::Result<Result<T>, Missed> {
         let started = Histogram::sample();
-        let result = match f() {
-            Ok(Lookup::Miss(epoch)) => return Lookup::Miss(epoch),
+        if self.check_open().is_err() {
+            return Err(Missed {
+                epoch: 0,
+                started,
+                span: None,
+            });
+        }
+        let span = self.op_span(kind);
+        let result = match span.in_scope(f) {
+            Ok(Lookup::Miss(epoch)) => {
+                return Err(Missed {
+                    epoch,
+                    started,
+                    span: Some(span),
+                });
+            }
             Ok(Lookup::Hit(t)) => Ok(t),
             Err(e) => Err(e),
         };
-        // Opened only now, so an operation that goes on to wait has one span, not two.
-        drop(tracing::debug_span!("nadb.op", op = kind.name(), space = %self.space).entered());
         let h = self.engine.metrics.op(kind);
         h.counted();
         h.finish(started, result.is_ok());
-        Lookup::Hit(result)
+        Ok(result)
     }
 
     /// Runs `fut` as operation `kind` in a `nadb.op` span: refuses after close, records
     /// latency and errors.
-    pub(crate) async fn measured<T>(
+    pub(crate) fn measured<T>(
         &self,
         kind: OpKind,
+        fut: impl Future<Output = Result<T>>,
+    ) -> impl Future<Output = Result<T>> {
+        let started = Histogram::sample();
+        self.measured_since(kind, started, None, fut)
+    }
+
+    /// Completes, as [`Store::measured`] does, an operation [`Store::measured_now`] could not
+    /// answer from memory: in the same span, timed from the same start.
+    pub(crate) fn measured_after<T>(
+        &self,
+        kind: OpKind,
+        missed: Missed,
+        fut: impl Future<Output = Result<T>>,
+    ) -> impl Future<Output = Result<T>> {
+        self.measured_since(kind, missed.started, missed.span, fut)
+    }
+
+    async fn measured_since<T>(
+        &self,
+        kind: OpKind,
+        started: Option<Instant>,
+        span: Option<tracing::Span>,
         fut: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         self.check_open()?;
         let h = self.engine.metrics.op(kind);
-        let started = h.start();
-        // Names the operation and space only: keys and values stay out of traces.
-        let span = tracing::debug_span!("nadb.op", op = kind.name(), space = %self.space);
+        h.counted();
+        let span = span.unwrap_or_else(|| self.op_span(kind));
         let result = fut.instrument(span).await;
         h.finish(started, result.is_ok());
         result
+    }
+
+    /// The span of one operation. It names the operation and space only: keys and values stay
+    /// out of traces.
+    fn op_span(&self, kind: OpKind) -> tracing::Span {
+        tracing::debug_span!("nadb.op", op = kind.name(), space = %self.space)
     }
 }

@@ -1058,11 +1058,12 @@ async fn sync_with_retry(engine: &Engine) -> Result<()> {
     }
 }
 
-/// The units of a round in progress, each settled where it lies: a round moves no unit
-/// between lists. If the round is dropped before it finishes (a leading writer was
-/// cancelled), they go back to the front of the queue in order — those already applied
-/// marked so, to be synced and acknowledged without a second apply — and the flusher is
-/// woken. Nothing taken from the queue is ever lost.
+/// The units of a round in progress, in the buffer the queue handed over: each is marked
+/// applied where it lies, and only failed ones are taken out, at the end. If the round is
+/// dropped before it finishes (a leading writer was cancelled), they go back to the front of
+/// the queue in order — those already applied marked so, to be synced and acknowledged
+/// without a second apply — and the flusher is woken. Nothing taken from the queue is ever
+/// lost.
 struct InFlight<'a> {
     engine: &'a Engine,
     /// The round's units, in write order.
@@ -1079,8 +1080,7 @@ impl InFlight<'_> {
     /// Moves the ops of `chunk` into one coalesced backend batch.
     fn stage(&mut self, chunk: Range<usize>) -> &Batch {
         self.current = chunk.clone();
-        let units = self.units.get_mut(chunk).unwrap_or_default();
-        &self.staged.insert(coalesce(units)).batch
+        &self.staged.insert(coalesce(&mut self.units[chunk])).batch
     }
 
     /// Moves the staged ops back into their units; returns how many coalescing dropped.
@@ -1088,6 +1088,7 @@ impl InFlight<'_> {
         let Some(staged) = self.staged.take() else {
             return 0;
         };
+        // Something is staged only while `current` is a chunk of `units`.
         let chunk = self.units.get_mut(self.current.clone()).unwrap_or_default();
         for (op, at) in staged.batch.ops.into_iter().zip(staged.origin) {
             if let Op::Put { record, .. } = op
@@ -1126,6 +1127,8 @@ impl Drop for InFlight<'_> {
         }
         let failed = self.take_failed();
         let units = std::mem::take(&mut self.units);
+        // Pushed to the front one by one below: the queue stays in write order.
+        debug_assert!(units.is_sorted_by_key(|u| u.seq));
         let p = &self.engine.pipeline;
         let mut st = p.state.lock();
         // The round is over (finished, or its units go back to the queue just below).

@@ -42,11 +42,12 @@ impl Store {
                 Lookup::Miss(epoch) => Lookup::Miss(epoch),
             })
         });
-        let epoch = match now {
-            Lookup::Hit(answer) => return answer,
-            Lookup::Miss(epoch) => epoch,
+        let missed = match now {
+            Ok(answer) => return answer,
+            Err(missed) => missed,
         };
-        self.measured(OpKind::Get, async {
+        let epoch = missed.epoch;
+        self.measured_after(OpKind::Get, missed, async {
             self.check_key(key)?;
             let record = self.engine.read_stored(&self.space, key, epoch).await?;
             decode(live(record.as_ref()))
@@ -104,11 +105,12 @@ impl Store {
             self.check_key(key)?;
             Ok(self.engine.read_now(&self.space, key, live))
         });
-        let epoch = match now {
-            Lookup::Hit(answer) => return answer,
-            Lookup::Miss(epoch) => epoch,
+        let missed = match now {
+            Ok(answer) => return answer,
+            Err(missed) => missed,
         };
-        self.measured(OpKind::Exists, async {
+        let epoch = missed.epoch;
+        self.measured_after(OpKind::Exists, missed, async {
             self.check_key(key)?;
             let record = self.engine.read_stored(&self.space, key, epoch).await?;
             Ok(live(record.as_ref()))
