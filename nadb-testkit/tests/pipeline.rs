@@ -909,11 +909,9 @@ async fn a_writer_cancelled_mid_apply_loses_nothing() -> Result<()> {
     store.close().await
 }
 
-/// A writer cancelled while it leads a round of several chunks loses nothing and repeats
-/// nothing: the chunks already applied are only synced and acknowledged, the one in flight
-/// and those after it go to the next round, and every op reaches the backend once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_round_cancelled_mid_way_applies_each_write_once() -> Result<()> {
+/// A manual store whose chunks hold one op each, with k0..k4 buffered and every apply taking
+/// 100 ms.
+async fn five_writes_in_one_op_chunks() -> Result<(Arc<FaultyBackend>, Store)> {
     let (faulty, store) = manual_store_with(
         0,
         WriteConfig {
@@ -926,13 +924,27 @@ async fn a_round_cancelled_mid_way_applies_each_write_once() -> Result<()> {
         store.set(&format!("k{i}"), format!("v{i}")).await?;
     }
     faulty.set_apply_delay(Duration::from_millis(100));
-    // A checked write waits for its round and leads it: six chunks of one unit each, the
-    // third (normally) in flight when the writer gives up.
+    Ok((faulty, store))
+}
+
+/// Increments `n` and gives up after 250 ms. A checked write waits for its round and leads
+/// it: with [`five_writes_in_one_op_chunks`], six chunks of one unit each.
+async fn cancel_a_checked_write_mid_round(store: &Store) {
     let cancelled = tokio::time::timeout(Duration::from_millis(250), store.incr("n", 1)).await;
     assert!(
         cancelled.is_err(),
         "the round finished before it was cancelled"
     );
+}
+
+/// A writer cancelled while it leads a round of several chunks loses nothing and repeats
+/// nothing: the chunks already applied are only synced and acknowledged, the one in flight
+/// and those after it go to the next round, and every op reaches the backend once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_cancelled_mid_way_applies_each_write_once() -> Result<()> {
+    let (faulty, store) = five_writes_in_one_op_chunks().await?;
+    // The third chunk is (normally) in flight when the writer gives up.
+    cancel_a_checked_write_mid_round(&store).await;
     let before = faulty.applied_batches().len();
     assert!(
         (1..6).contains(&before),
@@ -957,26 +969,11 @@ async fn a_round_cancelled_mid_way_applies_each_write_once() -> Result<()> {
 /// applied before and after it are only synced, the rest go to the next round.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_cancelled_after_a_failed_chunk_dead_letters_that_chunk_alone() -> Result<()> {
-    let (faulty, store) = manual_store_with(
-        0,
-        WriteConfig {
-            chunk_size: 1,
-            ..quick_retries()
-        },
-    )
-    .await?;
-    for i in 0..5 {
-        store.set(&format!("k{i}"), format!("v{i}")).await?;
-    }
-    faulty.set_apply_delay(Duration::from_millis(100));
+    let (faulty, store) = five_writes_in_one_op_chunks().await?;
     // k0 applies, k1 fails at once, k2 applies, and k3 is (normally) in flight when the
     // writer leading the round gives up.
     faulty.fail_after(FaultOp::Apply, 1, 1, Fault::Permanent);
-    let cancelled = tokio::time::timeout(Duration::from_millis(250), store.incr("n", 1)).await;
-    assert!(
-        cancelled.is_err(),
-        "the round finished before it was cancelled"
-    );
+    cancel_a_checked_write_mid_round(&store).await;
     faulty.set_apply_delay(Duration::ZERO);
     assert!(store.flush().await.is_err(), "k1 is not persisted");
     let dlq = store.dlq();

@@ -46,9 +46,9 @@ impl Store {
             Ok(answer) => return answer,
             Err(missed) => missed,
         };
+        // The key was checked before memory could miss; a closed store is refused first.
         let epoch = missed.epoch;
         self.measured_after(OpKind::Get, missed, async {
-            self.check_key(key)?;
             let record = self.engine.read_stored(&self.space, key, epoch).await?;
             decode(live(record.as_ref()))
         })
@@ -109,9 +109,9 @@ impl Store {
             Ok(answer) => return answer,
             Err(missed) => missed,
         };
+        // The key was checked before memory could miss; a closed store is refused first.
         let epoch = missed.epoch;
         self.measured_after(OpKind::Exists, missed, async {
-            self.check_key(key)?;
             let record = self.engine.read_stored(&self.space, key, epoch).await?;
             Ok(live(record.as_ref()))
         })
