@@ -46,18 +46,20 @@
 //! ## Reads
 //!
 //! A read finds the key's frame in the keydir and checks the frame's checksum before it
-//! returns the value. Frames of the active segment are read with `pread`. A sealed segment
-//! is never written again while the store is open, so by default it is mapped into memory
-//! on its first read and its frames are copied out of the page cache with no system call
-//! ([`FsOptions::mmap_reads`]). The value is always a copy, checksummed like any read:
-//! nothing the caller holds points into a mapping, and bytes changed on disk are reported as
-//! corruption, not returned.
+//! returns the value. By default each segment is mapped into memory on its first read and
+//! frames are copied out of the page cache with no system call ([`FsOptions::mmap_reads`]):
+//! a sealed segment whole, the active one over [`FsOptions::max_segment_size`] bytes, the room
+//! it is appended into (a frame past that, written by one oversized batch, is read with
+//! `pread`). A read only touches bytes a keydir entry points at, and an entry is published
+//! only once its frame is written, so a mapping is never read past the end of its file. The
+//! value is always a copy, checksummed like any read: nothing the caller holds points into a
+//! mapping, and bytes changed on disk are reported as corruption, not returned.
 //!
 //! What a mapping changes is how a failure *below* the store shows: a read error from the
 //! device (a bad sector, a failing network or FUSE filesystem) or another program truncating
-//! a sealed segment of an open store (nadb never does; its lock keeps other nadb processes
-//! out) stops the process with `SIGBUS` instead of failing that read with an error. Turn
-//! mapped reads off where that matters more than a system call per read.
+//! a segment of an open store (nadb never cuts a byte a read can reach; its lock keeps other
+//! nadb processes out) stops the process with `SIGBUS` instead of failing that read with an
+//! error. Turn mapped reads off where that matters more than a system call per read.
 #![deny(missing_docs)]
 
 mod compaction;
@@ -116,8 +118,8 @@ pub struct FsOptions {
     pub compaction_min_dead_bytes: u64,
     /// Open even when a sealed segment is damaged: quarantine the damage, keep the rest.
     pub repair: bool,
-    /// Read sealed segments through a memory mapping rather than `pread` (default on): a read
-    /// makes no system call. Turn it off when a device read error or a file truncated by
+    /// Read segments through a memory mapping rather than `pread` (default on): a read makes
+    /// no system call. Turn it off when a device read error or a file truncated by
     /// another program must fail the read with an error rather than stop the process with
     /// `SIGBUS` (network and FUSE filesystems, failing disks); see [Reads](crate#reads).
     pub mmap_reads: bool,
@@ -144,9 +146,12 @@ impl Default for FsOptions {
 struct Segment {
     file: Arc<File>,
     seal: Seal,
-    /// Set once the segment is sealed (and mapped reads are on): its mapping, made by the
-    /// first read; `None` inside when mapping failed, and reads use `pread`.
+    /// With mapped reads on: its mapping, made by the first read; `None` inside when mapping
+    /// failed, and reads use `pread`.
     map: Option<Arc<OnceLock<Option<Mmap>>>>,
+    /// Bytes a mapping covers: for the active segment the room it is appended into, made
+    /// before the bytes exist; `None` for the file as it is (a sealed segment).
+    window: Option<u64>,
 }
 
 impl Segment {
@@ -155,15 +160,24 @@ impl Segment {
             file: Arc::new(file),
             seal,
             map: None,
+            window: None,
         }
     }
 
-    /// This segment once it is sealed: read through a mapping when `opts` allow it.
+    /// This segment sealed: read through a mapping of the whole file when `opts` allow it.
+    /// One mapped while active keeps that mapping, which covers every byte it was written.
     fn sealed(mut self, opts: &FsOptions) -> Segment {
         if opts.mmap_reads && self.map.is_none() {
             self.map = Some(Arc::default());
         }
         self
+    }
+
+    /// This segment as the active one: read through a mapping of the room it is appended
+    /// into when `opts` allow it.
+    fn active(mut self, opts: &FsOptions) -> Segment {
+        self.window = Some(opts.max_segment_size);
+        self.sealed(opts)
     }
 
     /// The `len` bytes at `offset`.
@@ -185,14 +199,23 @@ impl Segment {
         self.map
             .as_ref()?
             .get_or_init(|| {
-                // SAFETY: nadb never writes, truncates or resizes a sealed segment while the
-                // store is open: only the active segment is appended to, a torn tail is cut
-                // at open before any read, compaction writes new files and unlinks old ones
-                // (a mapping outlives the unlink), and the lock keeps other nadb processes
-                // out. Another program changing the file is outside this contract, as for
-                // any mapping: changed bytes are copied out and fail their checksum, and the
-                // crate docs say what a truncation or a device error does.
-                unsafe { Mmap::map(&*self.file) }.ok()
+                let mut options = memmap2::MmapOptions::new();
+                if let Some(window) = self.window {
+                    // Mapping past the end of the file is allowed; touching those pages is
+                    // not, and no read does (see below).
+                    options.len(usize::try_from(window).ok()?);
+                }
+                // SAFETY: a read copies only the bytes of a frame a keydir entry points at,
+                // and an entry is published after its frame is written. nadb never rewrites
+                // those bytes or cuts them off while the store is open: the active segment is
+                // only appended to (a failed write cuts off its own partial bytes, which no
+                // entry points at), a torn tail is cut at open before any read, compaction
+                // writes new files and unlinks old ones (a mapping outlives the unlink), and
+                // the lock keeps other nadb processes out. Another program changing the file
+                // is outside this contract, as for any mapping: changed bytes are copied out
+                // and fail their checksum, and the crate docs say what a truncation or a
+                // device error does.
+                unsafe { options.map(&*self.file) }.ok()
             })
             .as_ref()
     }

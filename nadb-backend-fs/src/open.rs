@@ -185,7 +185,14 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
     // Every segment but the active one is sealed.
     let segments = segments
         .into_iter()
-        .map(|(id, s)| (id, if id == writer.id { s } else { s.sealed(&opts) }))
+        .map(|(id, s)| {
+            let s = if id == writer.id {
+                s.active(&opts)
+            } else {
+                s.sealed(&opts)
+            };
+            (id, s)
+        })
         .collect();
     let index = Arc::new(SparseIndex::new());
     for (space, entries) in keydir.spaces() {
@@ -548,7 +555,7 @@ pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Resul
         if let Some(old) = segments.remove(&w.id) {
             segments.insert(w.id, old.sealed(&inner.opts));
         }
-        segments.insert(next, segment.clone());
+        segments.insert(next, segment.clone().active(&inner.opts));
     }
     inner.stats.lock().insert(
         next,
