@@ -614,6 +614,13 @@ impl HintLog {
         self.body.reserve(bytes);
     }
 
+    /// Empties the log, keeping its buffer for the next segment's entries.
+    pub fn clear(&mut self) {
+        self.body.clear();
+        self.count = 0;
+        self.broken = false;
+    }
+
     /// The hint file for a segment of `segment_len` bytes, as three parts to write one after
     /// the other (header, entries, checksum) so the entries are not copied; `None` when an
     /// entry could not be encoded (the segment is then scanned at open).
@@ -971,6 +978,24 @@ mod tests {
             v[bit / 8] ^= 1 << (bit % 8);
             assert!(decode_hint(&Bytes::from(v)).is_err());
         }
+    }
+
+    #[test]
+    fn a_cleared_hint_log_holds_only_what_follows() {
+        let space = Space::default();
+        let mut log = HintLog::new();
+        log.delete(&space, "old");
+        // A key too long to encode breaks the log: it would write no hint file.
+        log.delete(&space, &"k".repeat(70_000));
+        assert!(log.encode(64).is_none());
+        log.clear();
+        log.delete(&space, "new");
+        let entry = HintEntry::Delete {
+            space,
+            key: "new".into(),
+        };
+        let h = log.encode(64).expect("an unbroken log");
+        assert_eq!(decode_hint(&h).unwrap(), (64, vec![entry]));
     }
 
     proptest! {

@@ -564,15 +564,12 @@ pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Resul
             dead: 0,
         },
     );
-    // The old writer's frame buffer is kept: it is sized for the batches this store writes.
+    // The old writer's frame buffer and hint log are kept: sized for this store's batches and
+    // segments, their pages are in place already.
     let scratch = std::mem::take(&mut w.scratch);
-    *w = Writer::new(
-        next,
-        segment,
-        SEGMENT_HEADER_LEN,
-        HintLog::new(),
-        &inner.opts,
-    );
+    let mut hints = std::mem::take(&mut w.hints);
+    hints.clear();
+    *w = Writer::new(next, segment, SEGMENT_HEADER_LEN, hints, &inner.opts);
     w.scratch = scratch;
     Ok(())
 }
