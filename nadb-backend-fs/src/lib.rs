@@ -47,11 +47,14 @@
 //!
 //! A read finds the key's frame in the keydir and checks the frame's checksum before it
 //! returns the value. By default each segment is mapped into memory on its first read and
-//! frames are copied out of the page cache with no system call ([`FsOptions::mmap_reads`]):
-//! a sealed segment whole, the active one over [`FsOptions::max_segment_size`] bytes, the room
-//! it is appended into (a frame past that, written by one oversized batch, is read with
-//! `pread`). A read only touches bytes a keydir entry points at, and an entry is published
-//! only once its frame is written, so a mapping is never read past the end of its file. The
+//! frames are copied out of the page cache with no system call ([`FsOptions::mmap_reads`]).
+//! A segment first read while sealed is mapped whole; the active one (on Linux, macOS and
+//! FreeBSD, whose page cache makes appended bytes visible through an earlier mapping) over
+//! the room it is appended into, [`FsOptions::max_segment_size`] bytes (at most 1 GiB), and
+//! keeps that mapping once sealed. A frame outside a mapping, as one oversized batch writes,
+//! is read with `pread`. A read only touches bytes a keydir entry points at, and an entry is
+//! published only once its frame is written, so a mapping is never read past the end of its
+//! file. The
 //! value is always a copy, checksummed like any read: nothing the caller holds points into a
 //! mapping, and bytes changed on disk are reported as corruption, not returned.
 //!
@@ -165,7 +168,8 @@ impl Segment {
     }
 
     /// This segment sealed: read through a mapping of the whole file when `opts` allow it.
-    /// One mapped while active keeps that mapping, which covers every byte it was written.
+    /// One mapped while active keeps that mapping; a frame past its window is read with
+    /// `pread`.
     fn sealed(mut self, opts: &FsOptions) -> Segment {
         if opts.mmap_reads && self.map.is_none() {
             self.map = Some(Arc::default());
@@ -176,8 +180,18 @@ impl Segment {
     /// This segment as the active one: read through a mapping of the room it is appended
     /// into when `opts` allow it.
     fn active(mut self, opts: &FsOptions) -> Segment {
-        self.window = Some(opts.max_segment_size);
-        self.sealed(opts)
+        // Elsewhere a mapping may not show bytes written after it was made.
+        if cfg!(any(
+            target_os = "linux",
+            target_os = "macos",
+            target_os = "freebsd"
+        )) {
+            // Address space is reserved, not memory; a huge segment size maps a part.
+            self.window = Some(opts.max_segment_size.min(1 << 30));
+            self.sealed(opts)
+        } else {
+            self
+        }
     }
 
     /// The `len` bytes at `offset`.
@@ -237,7 +251,8 @@ struct Writer {
 impl Writer {
     fn new(id: u64, segment: Segment, len: u64, mut hints: HintLog, opts: &FsOptions) -> Writer {
         // Entries run to about half a segment's bytes when values are small; reserved up
-        // front, the log never copies itself to grow (untouched pages cost no memory).
+        // front, the log never copies itself to grow (untouched pages cost no memory; a log
+        // handed on from a sealed segment keeps the pages it touched).
         hints.reserve(usize::try_from(opts.max_segment_size / 2).map_or(0, |n| n.min(64 << 20)));
         Writer {
             id,

@@ -264,20 +264,26 @@ async fn a_frame_damaged_after_open_fails_its_read_as_corrupt() -> Result<()> {
 }
 
 /// The active segment is read through a mapping made before the bytes it reads were written:
-/// a frame appended after the mapping reads back, and so does one past the room mapped (a
-/// value larger than a segment), with `pread`. Mapped or not, the same values come back.
+/// frames appended after the mapping, pages past where the file then ended, read back, and so
+/// does one larger than the room mapped (a value larger than a segment), with `pread`. Mapped
+/// or not, the same values come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_active_segment_reads_back_frames_written_after_it_was_mapped() -> Result<()> {
     let space = Space::default();
-    let big = "b".repeat(3 * 4096);
+    let room: u64 = 64 << 10;
+    let big = "b".repeat(3 * room as usize);
+    let later: Vec<(String, String)> = (0..8)
+        .map(|i| (format!("later{i}"), format!("{i}").repeat(3000)))
+        .collect();
     for mmap_reads in [true, false] {
         let dir = tempfile::tempdir().expect("dir");
         let opts = FsOptions {
             mmap_reads,
-            ..small_segments()
+            max_segment_size: room,
+            ..FsOptions::default()
         };
         let b = FsBackend::open_with(dir.path(), opts).await?;
-        let put = |key: &'static str, value: &str, version: u64| {
+        let put = |key: &str, value: &str, version: u64| {
             let mut batch = Batch::new(space.clone());
             batch.put(key, record(value, version));
             let b = &b;
@@ -294,16 +300,22 @@ async fn the_active_segment_reads_back_frames_written_after_it_was_mapped() -> R
         put("a", "first", 2).await?;
         let active = segments(dir.path()).last().cloned().expect("a segment");
         assert_eq!(value(b.get(&space, "a").await?), Some(Bytes::from("first")));
-        #[cfg(target_os = "linux")]
-        assert_eq!(is_mapped(&active), mmap_reads, "active segment mapped");
         let short = fs::metadata(&active).expect("segment").len();
-        put("b", "second", 3).await?;
-        assert!(fs::metadata(&active).expect("segment").len() > short);
-        assert_eq!(segments(dir.path()).last(), Some(&active), "still active");
+        assert!(short < 4096, "{short} bytes");
+        #[cfg(target_os = "linux")]
         assert_eq!(
-            value(b.get(&space, "b").await?),
-            Some(Bytes::from("second"))
+            mapping_len(&active),
+            mmap_reads.then_some(room),
+            "the active segment's mapping"
         );
+        for (i, (k, v)) in later.iter().enumerate() {
+            put(k, v, 3 + i as u64).await?;
+        }
+        assert!(fs::metadata(&active).expect("segment").len() > short + 3 * 4096);
+        assert_eq!(segments(dir.path()).last(), Some(&active), "still active");
+        for (k, v) in &later {
+            assert_eq!(value(b.get(&space, k).await?), Some(Bytes::from(v.clone())));
+        }
         assert_eq!(
             value(b.get(&space, "big").await?),
             Some(Bytes::from(big.clone()))
@@ -313,14 +325,17 @@ async fn the_active_segment_reads_back_frames_written_after_it_was_mapped() -> R
     Ok(())
 }
 
-/// Whether this process has `file` mapped.
+/// The length of this process's mapping of `file`, if it has one.
 #[cfg(target_os = "linux")]
-fn is_mapped(file: &Path) -> bool {
+fn mapping_len(file: &Path) -> Option<u64> {
     let file = file.canonicalize().expect("file path");
-    fs::read_to_string("/proc/self/maps")
-        .expect("/proc/self/maps")
+    let maps = fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    let line = maps
         .lines()
-        .any(|l| l.ends_with(&*file.to_string_lossy()))
+        .find(|l| l.ends_with(&*file.to_string_lossy()))?;
+    let (start, end) = line.split_whitespace().next()?.split_once('-')?;
+    let at = |x: &str| u64::from_str_radix(x, 16).expect("an address");
+    Some(at(end) - at(start))
 }
 
 fn repairing_small_segments() -> FsOptions {
