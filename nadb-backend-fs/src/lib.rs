@@ -54,9 +54,8 @@
 //! keeps that mapping once sealed. A frame outside a mapping, as one oversized batch writes,
 //! is read with `pread`. A read only touches bytes a keydir entry points at, and an entry is
 //! published only once its frame is written, so a mapping is never read past the end of its
-//! file. The
-//! value is always a copy, checksummed like any read: nothing the caller holds points into a
-//! mapping, and bytes changed on disk are reported as corruption, not returned.
+//! file. The value is always a copy, checksummed like any read: nothing the caller holds
+//! points into a mapping, and bytes changed on disk are reported as corruption, not returned.
 //!
 //! What a mapping changes is how a failure *below* the store shows: a read error from the
 //! device (a bad sector, a failing network or FUSE filesystem) or another program truncating
