@@ -15,27 +15,21 @@ async fn timed_reads(store: &Store) -> Result<u64> {
     Ok(sampled(store.stats().await?) - before)
 }
 
-#[test]
-fn reads_are_sampled_once_from_memory_and_from_the_backend() -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| nadb_core::Error::Config {
-            reason: e.to_string(),
-        })?;
-    rt.block_on(async {
-        for policy in [FlushPolicy::Manual, FlushPolicy::Immediate] {
-            // Manual: `k` stays pending, reads come from memory. Immediate with no cache:
-            // every read goes to the backend.
-            let store = Store::builder(MemoryBackend::new())
-                .flush_policy(policy)
-                .sweep_interval(None)
-                .build()
-                .await?;
-            store.set("k", "v").await?;
-            assert_eq!(timed_reads(&store).await?, 4, "under {policy:?}");
-            store.close().await?;
-        }
-        Ok(())
-    })
+// `tokio::test` runs on a current-thread runtime: the flusher shares this thread and no
+// other test's calls do.
+#[tokio::test]
+async fn reads_are_sampled_once_from_memory_and_from_the_backend() -> Result<()> {
+    for policy in [FlushPolicy::Manual, FlushPolicy::Immediate] {
+        // Manual: `k` stays pending, reads come from memory. Immediate with no cache: every
+        // read goes to the backend.
+        let store = Store::builder(MemoryBackend::new())
+            .flush_policy(policy)
+            .sweep_interval(None)
+            .build()
+            .await?;
+        store.set("k", "v").await?;
+        assert_eq!(timed_reads(&store).await?, 4, "under {policy:?}");
+        store.close().await?;
+    }
+    Ok(())
 }
