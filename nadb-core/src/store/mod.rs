@@ -636,8 +636,9 @@ impl Store {
     }
 
     /// Runs `f` as operation `kind`, counted and traced as [`Store::measured`] does, when
-    /// memory answers it without waiting: `Ok` with the result. `Err` (nothing counted yet)
-    /// when the backend must be read or the store is closed: pass it to
+    /// it completes without waiting (memory answers a read, a write is buffered): `Ok` with
+    /// the result. `Err` (nothing counted yet) when the operation must wait (for the
+    /// backend, for room, for an acknowledgement) or the store is closed: pass it to
     /// [`Store::measured_after`] with the waiting part.
     pub(crate) fn measured_now<T>(
         &self,

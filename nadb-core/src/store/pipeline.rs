@@ -541,21 +541,30 @@ impl Pipeline {
 
     /// Takes buffer room for a write of `bytes`; past the hard limit, waits for a flush to
     /// give some back. Returns the room taken.
-    async fn reserve_room(&self, bytes: usize) -> Result<usize> {
-        let cost = bytes.min(self.room_total) as u32;
-        match self.room.try_acquire_many(cost) {
-            Ok(permit) => permit.forget(),
-            Err(_) => {
-                self.backpressure_waits.fetch_add(1, Relaxed);
-                // The buffer is full: make room rather than wait for a trigger that may never come.
-                self.request_flush();
-                self.room
-                    .acquire_many(cost)
-                    .await
-                    .map_err(|_| Error::Closed)?
-                    .forget();
-            }
-        }
+    fn room_cost(&self, bytes: usize) -> u32 {
+        bytes.min(self.room_total) as u32
+    }
+
+    /// Reserves room for `bytes` if the buffer has it now.
+    fn try_reserve_room(&self, bytes: usize) -> Option<usize> {
+        let cost = self.room_cost(bytes);
+        let permit = self.room.try_acquire_many(cost).ok()?;
+        permit.forget();
+        Some(cost as usize)
+    }
+
+    /// Waits for room for `bytes`, which [`Pipeline::try_reserve_room`] found the buffer
+    /// lacks.
+    async fn wait_for_room(&self, bytes: usize) -> Result<usize> {
+        self.backpressure_waits.fetch_add(1, Relaxed);
+        // The buffer is full: make room rather than wait for a trigger that may never come.
+        self.request_flush();
+        let cost = self.room_cost(bytes);
+        self.room
+            .acquire_many(cost)
+            .await
+            .map_err(|_| Error::Closed)?
+            .forget();
         Ok(cost as usize)
     }
 
@@ -694,17 +703,71 @@ fn forget_overlay(
     st.overlay_count -= removed;
 }
 
+/// What [`Engine::try_submit`] did with a batch.
+pub(crate) enum Submitted {
+    /// Buffered: nothing to wait for.
+    Done,
+    /// Queued; the caller waits with [`Engine::settle`] until it is applied and synced.
+    Queued(oneshot::Receiver<Result<()>>),
+    /// Not queued: the buffer has no room for it yet; [`Engine::settle`] waits for room.
+    Full {
+        writes: Writes,
+        bytes: usize,
+        wait: bool,
+    },
+}
+
 impl Engine {
     /// Puts a batch into the pipeline. Returns once it is buffered, or — under `Immediate`,
     /// with `wait`, or when it carries checks — once it is applied and synced.
     pub(crate) async fn submit(&self, writes: Writes, wait: bool) -> Result<()> {
+        let submitted = self.try_submit(writes, wait)?;
+        self.settle(submitted).await
+    }
+
+    /// Queues a batch as [`Engine::submit`] does, as far as that is possible without waiting.
+    pub(crate) fn try_submit(&self, writes: Writes, wait: bool) -> Result<Submitted> {
         if writes.ops.is_empty() && writes.checks.is_empty() {
-            return Ok(());
+            return Ok(Submitted::Done);
         }
         let p = &self.pipeline;
         let wait = wait || !writes.checks.is_empty() || p.policy == FlushPolicy::Immediate;
         let bytes = bytes_of(writes.ops.iter().map(|op| (&*op.key, op.put.as_ref())));
-        let room = p.reserve_room(bytes).await?;
+        match p.try_reserve_room(bytes) {
+            Some(room) => self.queue(writes, bytes, room, wait),
+            None => Ok(Submitted::Full {
+                writes,
+                bytes,
+                wait,
+            }),
+        }
+    }
+
+    /// Completes what [`Engine::try_submit`] started.
+    pub(crate) async fn settle(&self, submitted: Submitted) -> Result<()> {
+        let rx = match submitted {
+            Submitted::Done => return Ok(()),
+            Submitted::Queued(rx) => rx,
+            Submitted::Full {
+                writes,
+                bytes,
+                wait,
+            } => {
+                let room = self.pipeline.wait_for_room(bytes).await?;
+                match self.queue(writes, bytes, room, wait)? {
+                    Submitted::Queued(rx) => rx,
+                    _ => return Ok(()),
+                }
+            }
+        };
+        // Boxed: the round-leading future is large, and every write's future would otherwise
+        // carry (and copy) its room.
+        Box::pin(self.lead_until_acked(rx)).await
+    }
+
+    /// Queues a batch for which `room` is reserved.
+    fn queue(&self, writes: Writes, bytes: usize, room: usize, wait: bool) -> Result<Submitted> {
+        let p = &self.pipeline;
         let (tx, rx) = if wait {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -727,10 +790,10 @@ impl Engine {
         if wake {
             p.wake.notify_one();
         }
-        match rx {
-            Some(rx) => self.lead_until_acked(rx).await,
-            None => Ok(()),
-        }
+        Ok(match rx {
+            Some(rx) => Submitted::Queued(rx),
+            None => Submitted::Done,
+        })
     }
 
     /// Waits for a unit's acknowledgement, running flush rounds itself whenever no one else

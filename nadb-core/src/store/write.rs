@@ -1,12 +1,17 @@
 //! The write path, top to bottom: API call → validation → record encoding (size limit,
-//! compression, version, timestamps) → one [`Batch`] → [`Engine::submit`] (the pending buffer
-//! of `pipeline.rs`, which acknowledges per the flush policy) → … → the flusher calls
+//! compression, version, timestamps) → one [`Batch`] → [`Engine::try_submit`] (the pending
+//! buffer of `pipeline.rs`, which acknowledges per the flush policy; [`Engine::settle`] waits
+//! when it must) → … → the flusher calls
 //! [`Engine::commit`] → [`StorageBackend::apply`](crate::StorageBackend::apply) → metadata
 //! index.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use bytes::Bytes;
 
-use super::pipeline::Writes;
+use super::cache::Lookup;
+use super::pipeline::{Submitted, Writes};
 use super::{Engine, SetOptions, Store};
 use crate::backend::{Batch, Expect};
 use crate::clock::Timestamp;
@@ -46,13 +51,12 @@ impl Store {
         opts: &SetOptions,
     ) -> Result<()> {
         let value = value.into();
-        self.measured(OpKind::Set, async {
+        self.measured_write(OpKind::Set, || {
             self.check_key(key)?;
             let now = self.engine.clock.now();
             let (tags, expires_at) = opts.resolve(now)?;
             let record = self.engine.encode(value, tags, expires_at, now)?;
-            let writes = Writes::one(self.space.clone(), key, record);
-            self.engine.submit(writes, false).await
+            Ok(Writes::one(self.space.clone(), key, record))
         })
         .await
     }
@@ -84,7 +88,7 @@ impl Store {
         V: Into<Bytes>,
     {
         let items: Vec<(K, Bytes)> = items.into_iter().map(|(k, v)| (k, v.into())).collect();
-        self.measured(OpKind::SetMany, async {
+        self.measured_write(OpKind::SetMany, || {
             let now = self.engine.clock.now();
             let (tags, expires_at) = opts.resolve(now)?;
             let mut writes = Writes::new(self.space.clone());
@@ -94,9 +98,53 @@ impl Store {
                 let record = self.engine.encode(value, tags.clone(), expires_at, now)?;
                 writes.put(key, record);
             }
-            self.engine.submit(writes, false).await
+            Ok(writes)
         })
         .await
+    }
+
+    /// Runs a write as operation `kind`, counted and traced as [`Store::measured`] does:
+    /// `build` validates and encodes it, and it is queued without suspending the caller when
+    /// the buffer has room and the flush policy acknowledges buffered writes.
+    async fn measured_write(
+        &self,
+        kind: OpKind,
+        build: impl FnOnce() -> Result<Writes>,
+    ) -> Result<()> {
+        match self.write_now(kind, build) {
+            Ok(done) => done,
+            Err(waiting) => waiting.await,
+        }
+    }
+
+    /// [`Store::measured_write`] up to where it must wait: `Err` with the (boxed, so that a
+    /// write that waits for nothing carries no room for one that waits) rest.
+    #[allow(clippy::type_complexity)]
+    fn write_now(
+        &self,
+        kind: OpKind,
+        build: impl FnOnce() -> Result<Writes>,
+    ) -> std::result::Result<Result<()>, Pin<Box<dyn Future<Output = Result<()>> + Send + '_>>>
+    {
+        let mut later = None;
+        let now = self.measured_now(kind, || match self.engine.try_submit(build()?, false)? {
+            Submitted::Done => Ok(Lookup::Hit(())),
+            waiting => {
+                later = Some(waiting);
+                Ok(Lookup::Miss(0))
+            }
+        });
+        let missed = match now {
+            Ok(done) => return Ok(done),
+            Err(missed) => missed,
+        };
+        Err(Box::pin(self.measured_after(kind, missed, async move {
+            match later {
+                Some(waiting) => self.engine.settle(waiting).await,
+                // The store was closed before the write was built.
+                None => Err(Error::Closed),
+            }
+        })))
     }
 
     /// Removes `key`; tells whether a live record was there.
