@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use nadb_core::{
-    BackendExt, BufferedFlush, Error, FlushPolicy, MemoryBackend, Meta, Record, Result, SetOptions,
-    Space, StorageBackend, Store, TagMode, Timestamp, WriteConfig,
+    BackendExt, BufferedFlush, Error, FlushPolicy, MemoryBackend, Meta, MockClock, Record, Result,
+    SetOptions, Space, StorageBackend, Store, TagMode, Timestamp, WriteConfig,
 };
 use nadb_testkit::{Fault, FaultOp, FaultyBackend};
 use rand::rngs::StdRng;
@@ -1204,5 +1204,55 @@ async fn stores_sharing_a_backend_write_distinct_versions() -> Result<()> {
     a.set("a", "2").await?;
     tx.set("a", "from b")?;
     assert!(matches!(tx.commit().await, Err(Error::Conflict { .. })));
+    Ok(())
+}
+
+/// A sweep leaves expired keys with a dead-lettered write alone and still reaches the expired
+/// keys the index lists after them, however many of them come first.
+#[tokio::test]
+async fn a_sweep_reaches_expired_keys_listed_after_ones_it_leaves_alone() -> Result<()> {
+    let clock = MockClock::default();
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 11));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .write_config(WriteConfig {
+            dlq_capacity: 10_000,
+            ..quick_retries()
+        })
+        .clock(clock.clone())
+        .sweep_interval(None)
+        .build()
+        .await?;
+    let soon = SetOptions::new().ttl(Duration::from_secs(1));
+    let later = SetOptions::new().ttl(Duration::from_secs(2));
+    // More than one sweep chunk (1,000 keys) expires first, each key's rewrite dead-lettered.
+    let held: Vec<String> = (0..2500).map(|i| format!("held-{i:04}")).collect();
+    let free: Vec<String> = (0..5).map(|i| format!("free-{i}")).collect();
+    for k in &held {
+        store.set_with(k, "1", &soon).await?;
+    }
+    for k in &free {
+        store.set_with(k, "1", &later).await?;
+    }
+    store.flush().await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    for k in &held {
+        store.set_with(k, "2", &soon).await?;
+    }
+    store
+        .flush()
+        .await
+        .expect_err("the rewrites are dead-lettered");
+    faulty.heal();
+    clock.advance(Duration::from_secs(3));
+    assert_eq!(store.sweep_expired().await?, free.len() as u64);
+    let space = Space::default();
+    for k in &free {
+        assert!(faulty.get(&space, k).await?.is_none(), "{k} was not swept");
+    }
+    for k in &held {
+        assert!(faulty.get(&space, k).await?.is_some(), "{k} was swept");
+    }
+    assert_eq!(store.sweep_expired().await?, 0);
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! space. Each delete is guarded by the version the index reported, so a key rewritten after it
 //! expired is never swept.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -46,25 +46,47 @@ impl Engine {
     #[tracing::instrument(level = "debug", name = "nadb.sweep", skip_all)]
     async fn sweep(&self) -> Result<u64> {
         let mut removed = 0;
+        // Expired keys this pass leaves alone: the index keeps listing them, so each query
+        // asks for that many more, and a pass never stalls behind a chunk of them.
+        let mut passed: HashSet<(Space, String)> = HashSet::new();
         loop {
             let now = self.clock.now();
-            let expired = self.index.expired(now, SWEEP_CHUNK).await?;
-            if expired.is_empty() {
-                break;
-            }
+            let limit = SWEEP_CHUNK + passed.len();
+            let expired = self.index.expired(now, limit).await?;
+            let listed_all = expired.len() < limit;
             let mut by_space: BTreeMap<Space, Vec<ExpiredKey>> = BTreeMap::new();
+            let mut fresh = 0;
             for e in expired {
-                // A key with a pending (or dead-lettered) write is that write's business.
-                if self.pipeline.lookup(&e.space, &e.key).is_none() {
-                    by_space.entry(e.space.clone()).or_default().push(e);
+                if fresh == SWEEP_CHUNK {
+                    break;
                 }
+                let id = (e.space, e.key);
+                if passed.contains(&id) {
+                    continue;
+                }
+                // A key with a pending (or dead-lettered) write is that write's business.
+                if self.pipeline.lookup(&id.0, &id.1).is_some() {
+                    passed.insert(id);
+                    continue;
+                }
+                fresh += 1;
+                let (space, key) = id;
+                by_space.entry(space.clone()).or_default().push(ExpiredKey {
+                    space,
+                    key,
+                    version: e.version,
+                });
+            }
+            if fresh == 0 {
+                if listed_all {
+                    break;
+                }
+                // A full list of keys to leave alone: ask past them.
+                continue;
             }
             let mut round = 0;
             for (space, keys) in by_space {
-                round += self.sweep_space(&space, &keys).await?;
-            }
-            if round == 0 {
-                break;
+                round += self.sweep_space(&space, &keys, &mut passed).await?;
             }
             Metrics::add(&self.metrics.expired_removed, round);
             removed += round;
@@ -73,8 +95,14 @@ impl Engine {
     }
 
     /// Deletes `keys` of one space in one guarded batch; if a key changed meanwhile, falls
-    /// back to one guarded delete per key so the others still go.
-    async fn sweep_space(&self, space: &Space, keys: &[ExpiredKey]) -> Result<u64> {
+    /// back to one guarded delete per key so the others still go, and adds the changed keys
+    /// to `passed`.
+    async fn sweep_space(
+        &self,
+        space: &Space,
+        keys: &[ExpiredKey],
+        passed: &mut HashSet<(Space, String)>,
+    ) -> Result<u64> {
         let guarded = |ks: &[ExpiredKey]| {
             let mut b = Batch::new(space.clone());
             for k in ks {
@@ -95,7 +123,9 @@ impl Engine {
                 .await
             {
                 Ok(()) => removed += 1,
-                Err(Error::Conflict { .. }) => {}
+                Err(Error::Conflict { .. }) => {
+                    passed.insert((space.clone(), k.key.clone()));
+                }
                 Err(e) => return Err(e),
             }
         }
