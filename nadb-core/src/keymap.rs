@@ -411,7 +411,7 @@ impl<V: std::fmt::Debug> std::fmt::Debug for KeyMap<V> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap};
 
     proptest! {
         /// Inserts, removes and scans in any interleaving answer as a sorted map does, however
@@ -496,6 +496,36 @@ mod tests {
         let got: Vec<(&str, &u64)> = m.range("", None).unwrap().collect();
         let want: Vec<(&str, &u64)> = model.iter().map(|(k, v)| (k.as_str(), v)).collect();
         assert_eq!(got, want);
+    }
+
+    /// Two keys whose kept hashes are equal: the index tells them apart by their keys.
+    #[test]
+    fn keys_with_the_same_kept_hash_stay_apart() {
+        let mut m = KeyMap::new();
+        // Among a million 32-bit hashes two are equal but for a chance of about e^-116.
+        let mut seen: HashMap<u32, String> = HashMap::new();
+        let (a, b) = (0..1_000_000u32)
+            .map(|i| format!("key-{i}"))
+            .find_map(|k| {
+                let h = m.hash(&k);
+                seen.insert(h, k.clone()).map(|other| (other, k))
+            })
+            .expect("two of a million keys share a 32-bit hash");
+        assert_eq!(m.hash(&a), m.hash(&b));
+        assert_eq!(m.insert(&a, 1), None);
+        assert_eq!((m.get(&a), m.get(&b)), (Some(&1), None));
+        assert_eq!(m.insert(&b, 2), None);
+        assert_eq!((m.get(&a), m.get(&b), m.len()), (Some(&1), Some(&2), 2));
+        *m.get_mut(&b).unwrap() = 3;
+        assert_eq!(m.remove(&a), Some(1));
+        assert_eq!((m.get(&a), m.get(&b), m.len()), (None, Some(&3), 1));
+        assert_eq!(m.remove_if(&SmolStr::new(&a), |_| true), None);
+        assert_eq!(m.insert(&a, 4), None);
+        m.sort();
+        let keys: Vec<(&str, &u32)> = m.range("", None).unwrap().collect();
+        let mut want = vec![(a.as_str(), &4), (b.as_str(), &3)];
+        want.sort();
+        assert_eq!(keys, want);
     }
 
     #[test]
