@@ -539,13 +539,13 @@ impl Pipeline {
         dead.len() as u64
     }
 
-    /// Takes buffer room for a write of `bytes`; past the hard limit, waits for a flush to
-    /// give some back. Returns the room taken.
+    /// The buffer room a write of `bytes` takes: all of it at most, so any write fits.
     fn room_cost(&self, bytes: usize) -> u32 {
         bytes.min(self.room_total) as u32
     }
 
-    /// Reserves room for `bytes` if the buffer has it now.
+    /// Takes buffer room for a write of `bytes` if the buffer has it now; returns the room
+    /// taken.
     fn try_reserve_room(&self, bytes: usize) -> Option<usize> {
         let cost = self.room_cost(bytes);
         let permit = self.room.try_acquire_many(cost).ok()?;
@@ -553,8 +553,8 @@ impl Pipeline {
         Some(cost as usize)
     }
 
-    /// Waits for room for `bytes`, which [`Pipeline::try_reserve_room`] found the buffer
-    /// lacks.
+    /// Takes buffer room for a write of `bytes` that [`Pipeline::try_reserve_room`] found
+    /// missing: asks for a flush and waits for it to give some back. Returns the room taken.
     async fn wait_for_room(&self, bytes: usize) -> Result<usize> {
         self.backpressure_waits.fetch_add(1, Relaxed);
         // The buffer is full: make room rather than wait for a trigger that may never come.

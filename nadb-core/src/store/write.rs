@@ -20,6 +20,10 @@ use crate::record::{Meta, Record};
 use crate::stats::{Metrics, OpKind};
 use crate::tags::Tags;
 
+/// The part of a write that waits (for room or an acknowledgement), boxed: the future of a
+/// write that waits for nothing then carries (and copies) no room for it.
+type WaitingWrite<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
 impl Store {
     /// Stores `value` under `key`, untagged and without expiry, replacing any record.
     ///
@@ -117,15 +121,12 @@ impl Store {
         }
     }
 
-    /// [`Store::measured_write`] up to where it must wait: `Err` with the (boxed, so that a
-    /// write that waits for nothing carries no room for one that waits) rest.
-    #[allow(clippy::type_complexity)]
+    /// [`Store::measured_write`] up to where it must wait: `Err` with the rest.
     fn write_now(
         &self,
         kind: OpKind,
         build: impl FnOnce() -> Result<Writes>,
-    ) -> std::result::Result<Result<()>, Pin<Box<dyn Future<Output = Result<()>> + Send + '_>>>
-    {
+    ) -> std::result::Result<Result<()>, WaitingWrite<'_>> {
         let mut later = None;
         let now = self.measured_now(kind, || match self.engine.try_submit(build()?, false)? {
             Submitted::Done => Ok(Lookup::Hit(())),
