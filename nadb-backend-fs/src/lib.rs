@@ -21,6 +21,9 @@
 //!   by a store in `Immediate` mode has been through both.
 //! - A new segment file is fsynced and then the directory is fsynced before it is used; every
 //!   rename and delete (compaction, hints) is followed by a directory fsync.
+//! - A sealed segment's hint file is written on a thread of its own, through a temporary
+//!   file and a rename, so the write that fills a segment does not wait for it; a hint is
+//!   only a shortcut for opening, which reads a segment whose hint is missing: see `hints.rs`.
 //! - A crash can leave, at the end of the last segment, a torn frame or the frames of a batch
 //!   without its commit frame. Opening cuts the segment at the end of its last commit frame,
 //!   copies the cut bytes to `seg-….log.cut-OFFSET` beside it and logs where: the batch is
@@ -67,6 +70,7 @@
 mod compaction;
 mod files;
 pub mod format;
+mod hints;
 mod keydir;
 mod open;
 
@@ -98,6 +102,7 @@ type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 
 use crate::files::{io_error, segment_path};
 use crate::format::{HintLog, Seal, read_put};
+use crate::hints::HintWriter;
 use crate::keydir::{Entry, Keydir};
 
 pub use open::RepairReport;
@@ -288,7 +293,17 @@ struct Inner {
     /// After a background compaction fails, none starts by itself before this instant: the
     /// cause (damage, a full disk) usually outlasts the next write.
     compaction_paused_until: Mutex<Option<std::time::Instant>>,
+    /// The hint file of the segment sealed last, while it is being written.
+    hints: HintWriter,
     repair: Option<RepairReport>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Before the lock file is let go: no hint may land in a directory another process
+        // holds.
+        self.hints.wait();
+    }
 }
 
 /// The filesystem backend; see the [crate docs](crate). Cheap to clone.

@@ -18,6 +18,7 @@ use crate::files::{
 use crate::format::{
     self, Frame, FrameError, HintEntry, HintFile, HintLog, SEGMENT_HEADER_LEN, Seal, read_frame,
 };
+use crate::hints::HintWriter;
 use crate::keydir::{Entry, Keydir};
 use crate::{FsOptions, Inner, SegStat, Segment, Writer};
 
@@ -222,6 +223,7 @@ pub(crate) fn open(dir: PathBuf, opts: FsOptions) -> Result<Inner> {
         compacting: Arc::new(tokio::sync::Mutex::new(())),
         compaction_scheduled: AtomicBool::new(false),
         compaction_paused_until: Mutex::new(None),
+        hints: HintWriter::default(),
         repair: (!report.quarantined.is_empty()).then_some(report),
     })
 }
@@ -540,7 +542,8 @@ pub(crate) fn create_segment(dir: &Path, id: u64) -> Result<Segment> {
     Ok(Segment::new(f, seal))
 }
 
-/// Seals the active segment (sync, hint file) and makes segment `next` the active one.
+/// Seals the active segment (sync, hint file) and makes segment `next` the active one. The
+/// hint file is written in the background (see `hints.rs`).
 pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Result<()> {
     let old = segment_path(&inner.dir, w.id);
     if let Err(e) = w.file.sync_data() {
@@ -548,7 +551,6 @@ pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Resul
         inner.poisoned.store(true, Ordering::Release);
         return Err(io_error("syncing", &old, e));
     }
-    write_hint(inner, w.id, w.len, &w.hints)?;
     let segment = create_segment(&inner.dir, next)?;
     {
         let mut segments = inner.segments.write();
@@ -564,11 +566,12 @@ pub(crate) fn seal_and_switch(inner: &Inner, w: &mut Writer, next: u64) -> Resul
             dead: 0,
         },
     );
-    // The old writer's frame buffer and hint log are kept: sized for this store's batches and
-    // segments, their pages are in place already.
+    // Nothing fails from here on: the sealed segment's hint log leaves the writer only now.
+    // The frame buffer, and the log of the hint written before, are kept: sized for this
+    // store's batches and segments, their pages are in place already.
     let scratch = std::mem::take(&mut w.scratch);
-    let mut hints = std::mem::take(&mut w.hints);
-    hints.clear();
+    let sealed = std::mem::take(&mut w.hints);
+    let hints = inner.hints.start(inner.dir.clone(), w.id, w.len, sealed);
     *w = Writer::new(next, segment, SEGMENT_HEADER_LEN, hints, &inner.opts);
     w.scratch = scratch;
     Ok(())
@@ -589,7 +592,7 @@ pub(crate) fn write_hint(inner: &Inner, id: u64, len: u64, hints: &HintLog) -> R
     write_hint_file(&inner.dir, id, len, hints)
 }
 
-fn write_hint_file(dir: &Path, id: u64, len: u64, hints: &HintLog) -> Result<()> {
+pub(crate) fn write_hint_file(dir: &Path, id: u64, len: u64, hints: &HintLog) -> Result<()> {
     let path = hint_path(dir, id);
     let Some((header, body, crc)) = hints.parts(len) else {
         // Only an entry that cannot be encoded gets here; opening scans the segment instead.
@@ -616,6 +619,7 @@ pub(crate) fn close(inner: &Inner) -> Result<()> {
         inner.poisoned.store(true, Ordering::Release);
         return Err(io_error("syncing", &path, e));
     }
+    inner.hints.wait();
     write_hint(inner, w.id, w.len, &w.hints)?;
     // Marked under the writer lock: no apply can slip in after the final sync.
     inner.closed.store(true, Ordering::Release);
