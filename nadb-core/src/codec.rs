@@ -155,16 +155,20 @@ pub fn encode_record_to(out: &mut BytesMut, meta: &Meta, stored: &[u8]) {
     let tags_len: usize = m.tags.iter().map(|t| 1 + t.len()).sum();
     out.reserve(FIXED_LEN + tags_len + stored.len() + CRC_LEN);
     let start = out.len();
-    out.put_slice(MAGIC);
-    out.put_u8(FORMAT_VERSION);
-    out.put_u8(m.codec.id());
-    out.put_u64_le(m.version);
-    out.put_u64_le(m.created_at.as_millis());
-    out.put_u64_le(m.updated_at.as_millis());
-    out.put_u64_le(m.expires_at.map_or(0, Timestamp::as_millis));
-    out.put_u64_le(m.value_len);
+    // The fixed fields are laid out in one array and copied in one go: this runs once per
+    // record written, and once more per hint entry of the fs backend.
+    let mut fixed = [0u8; FIXED_LEN];
+    fixed[0..2].copy_from_slice(MAGIC);
+    fixed[2] = FORMAT_VERSION;
+    fixed[3] = m.codec.id();
+    fixed[4..12].copy_from_slice(&m.version.to_le_bytes());
+    fixed[12..20].copy_from_slice(&m.created_at.as_millis().to_le_bytes());
+    fixed[20..28].copy_from_slice(&m.updated_at.as_millis().to_le_bytes());
+    fixed[28..36].copy_from_slice(&m.expires_at.map_or(0, Timestamp::as_millis).to_le_bytes());
+    fixed[36..44].copy_from_slice(&m.value_len.to_le_bytes());
     // Tags are validated (≤ 64 tags of ≤ 128 bytes), so both fit in a byte.
-    out.put_u8(m.tags.len() as u8);
+    fixed[44] = m.tags.len() as u8;
+    out.extend_from_slice(&fixed);
     for t in m.tags.iter() {
         out.put_u8(t.len() as u8);
         out.put_slice(t.as_bytes());
