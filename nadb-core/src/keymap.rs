@@ -267,6 +267,31 @@ impl<V> KeyMap<V> {
         value
     }
 
+    /// Removes every key, keeping the room the map has grown to for the keys that come next.
+    ///
+    /// ```
+    /// let mut m = nadb_core::KeyMap::new();
+    /// m.insert("k", 1);
+    /// m.clear();
+    /// assert!(m.is_empty() && m.get("k").is_none());
+    /// ```
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.slots.clear();
+        self.free.clear();
+        self.order.clear();
+        self.unsorted.clear();
+    }
+
+    /// Takes every key with its value out, in no particular order, keeping the map's room.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = (SmolStr, V)> + '_ {
+        self.index.clear();
+        self.free.clear();
+        self.order.clear();
+        self.unsorted.clear();
+        self.slots.drain(..).flatten()
+    }
+
     /// Every key with its value, in no particular order.
     ///
     /// ```

@@ -411,6 +411,105 @@ async fn writes_being_applied_count_as_pending() -> Result<()> {
     Ok(())
 }
 
+/// While a round is being applied, its writes and newer ones read as one pending state, the
+/// newer winning: in gets and in the creation time an overwrite keeps; and once persisted
+/// they read, and list, the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_being_applied_and_newer_writes_read_as_one() -> Result<()> {
+    let clock = MockClock::new(1_000_000);
+    let faulty = Arc::new(FaultyBackend::new(MemoryBackend::new(), 11));
+    let store = Store::builder(faulty.clone())
+        .flush_policy(FlushPolicy::Manual)
+        .clock(clock.clone())
+        .build()
+        .await?;
+    for i in 0..4 {
+        store.set(&format!("k{i}"), "old").await?;
+    }
+    faulty.set_apply_delay(Duration::from_millis(400));
+    let flusher = store.clone();
+    let flushing = tokio::spawn(async move { flusher.flush().await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    clock.advance(Duration::from_secs(5));
+    store.set("k0", "new").await?;
+    store.delete("k1").await?;
+    store.set("k1", "again").await?;
+    store.delete("k2").await?;
+    store.set("n", "new").await?;
+
+    let expect = |when: &'static str| {
+        let store = store.clone();
+        async move {
+            let value = |k: &'static str| {
+                let store = store.clone();
+                async move { store.get(k).await.map(|v| v.map(|v| v.to_vec())) }
+            };
+            assert_eq!(value("k0").await?.as_deref(), Some(&b"new"[..]), "{when}");
+            assert_eq!(value("k1").await?.as_deref(), Some(&b"again"[..]), "{when}");
+            assert_eq!(value("k2").await?, None, "{when}");
+            assert_eq!(value("k3").await?.as_deref(), Some(&b"old"[..]), "{when}");
+            let created = |k: &'static str| {
+                let store = store.clone();
+                async move {
+                    let record = store.get_with_metadata(k).await?;
+                    Ok::<_, Error>(record.map(|r| r.meta.created_at))
+                }
+            };
+            let start = Timestamp::from_millis(1_000_000);
+            assert_eq!(
+                created("k0").await?,
+                Some(start),
+                "{when}: an overwrite keeps it"
+            );
+            assert_ne!(
+                created("k1").await?,
+                Some(start),
+                "{when}: a delete resets it"
+            );
+            // A listing drains what is pending first: it comes last.
+            assert_eq!(
+                store.scan("", None, 10).await?.items,
+                ["k0", "k1", "k3", "n"],
+                "{when}"
+            );
+            Ok::<_, Error>(())
+        }
+    };
+    expect("during the round").await?;
+    flushing.await.expect("flush task")?;
+    faulty.set_apply_delay(Duration::ZERO);
+    expect("after the rounds").await?;
+    store.flush().await?;
+    expect("after a flush").await?;
+    let stored = backend_contents(&*faulty, store.space()).await?;
+    let keys: Vec<&str> = stored.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["k0", "k1", "k3", "n"]);
+    store.close().await
+}
+
+/// A dead-lettered write stays readable, and listed, while later rounds persist other writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_stay_readable_through_later_rounds() -> Result<()> {
+    let (faulty, store) = manual_store(12).await?;
+    faulty.fail_always(FaultOp::Apply, Fault::Permanent);
+    store.set("a", "1").await?;
+    store.flush().await.expect_err("dead-lettered");
+    faulty.heal();
+    for round in 0..3 {
+        store.set(&format!("b{round}"), "2").await?;
+        assert!(matches!(
+            store.flush().await,
+            Err(Error::Unpersisted { ops: 1, .. })
+        ));
+        assert_eq!(store.get("a").await?.as_deref(), Some(&b"1"[..]));
+        assert_eq!(store.scan("", None, 10).await?.items.len(), round + 2);
+    }
+    assert_eq!(store.retry_dlq().await?, 1);
+    let stored = backend_contents(&*faulty, store.space()).await?;
+    assert_eq!(stored.get("a").map(|v| &v[..]), Some(&b"1"[..]));
+    store.close().await
+}
+
 /// A read-only transaction whose first commit attempt lost its reply, and whose read key
 /// changed before the retry, is a conflict: nothing shows its reads were still current.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,7 @@ use smol_str::SmolStr;
 use tokio::sync::{Notify, Semaphore, oneshot, watch};
 
 use super::Engine;
-use super::overlay::{Overlay, Pending, Slot};
+use super::overlay::{Overlays, Pending, Slot};
 use super::policy::{FlushPolicy, WriteConfig};
 use crate::backend::{Batch, Check, Op};
 use crate::clock::Timestamp;
@@ -39,9 +39,6 @@ use crate::space::Space;
 use crate::stats::Histogram;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// Empty per-space overlays kept for reuse; past this many spaces, empty ones are dropped.
-const KEPT_OVERLAYS: usize = 16;
 
 /// One write as the pipeline holds it. The key is shared with the overlay, so a buffered
 /// write allocates its key once, and the task that applies it allocates its own copies.
@@ -235,9 +232,8 @@ struct State {
     round_bytes: usize,
     round_oldest: Option<Instant>,
     waiting_acks: usize,
-    overlay_count: usize,
     spare: VecDeque<Unit>,
-    overlay: FastMap<Space, Overlay>,
+    overlay: Overlays,
     dlq: VecDeque<DeadLetter>,
     /// The error of the last write dead-lettered (the queue is in write order, not failure
     /// order).
@@ -335,7 +331,7 @@ impl Pipeline {
 
     fn publish(&self, st: &State) {
         self.overlay_keys
-            .store(st.overlay_count, std::sync::atomic::Ordering::Release);
+            .store(st.overlay.len(), std::sync::atomic::Ordering::Release);
     }
 
     /// The newest pending op for `key`, if any (`Some(None)`: a pending delete).
@@ -355,7 +351,7 @@ impl Pipeline {
             return None;
         }
         let st = self.state.lock();
-        let slot = st.overlay.get(space)?.get(key)?;
+        let slot = st.overlay.get(space, key)?;
         Some((slot.pending.clone(), slot.dead))
     }
 
@@ -372,8 +368,7 @@ impl Pipeline {
         }
         let st = self.state.lock();
         st.overlay
-            .get(space)
-            .and_then(|m| m.get(key))
+            .get(space, key)
             .map(|slot| f(slot.pending.as_ref()))
     }
 
@@ -388,21 +383,7 @@ impl Pipeline {
         if self.nothing_pending() {
             return Vec::new();
         }
-        let st = self.state.lock();
-        let Some(m) = st.overlay.get(space) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(String, Option<Meta>)> = m
-            .iter()
-            .filter(|(key, _)| key.starts_with(prefix))
-            .map(|(key, slot)| {
-                (
-                    key.to_string(),
-                    slot.pending.as_ref().map(|r| r.meta.clone()),
-                )
-            })
-            .collect();
-        drop(st);
+        let mut out = self.state.lock().overlay.listing(space, prefix);
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -411,8 +392,7 @@ impl Pipeline {
     pub(crate) fn follows_delete(&self, space: &Space, key: &str) -> bool {
         let st = self.state.lock();
         st.overlay
-            .get(space)
-            .and_then(|m| m.get(key))
+            .get(space, key)
             .is_some_and(|slot| slot.after_delete)
     }
 
@@ -422,7 +402,7 @@ impl Pipeline {
             return false;
         }
         let st = self.state.lock();
-        st.overlay.get(space).is_some_and(|m| !m.is_empty())
+        st.overlay.has_space(space)
     }
 
     fn should_flush(&self, st: &State, now: Instant) -> bool {
@@ -582,8 +562,7 @@ impl Pipeline {
         st.next_seq += 1;
         let mut overlaps = !writes.checks.is_empty();
         if writes.checks.is_empty() {
-            let m = st.overlay.entry(writes.space.clone()).or_default();
-            let mut added = 0;
+            let mut m = st.overlay.writer(&writes.space);
             for op in &mut writes.ops {
                 let prev = m.get(&op.key);
                 overlaps |= prev.is_some();
@@ -607,9 +586,8 @@ impl Pipeline {
                     after_delete,
                     dead: false,
                 };
-                added += usize::from(m.insert(&op.key, slot));
+                m.insert(&op.key, slot);
             }
-            st.overlay_count += added;
             self.publish(st);
         }
         st.queued_ops += writes.ops.len();
@@ -649,7 +627,7 @@ impl Pipeline {
         for mut d in dead {
             let space = d.batch.space.clone();
             let superseded = |st: &State, key: &str| {
-                let pending = st.overlay.get(&space).and_then(|m| m.get(key));
+                let pending = st.overlay.get(&space, key);
                 pending.is_some_and(|slot| slot.seq > d.seq)
                     || queued
                         .get(&(space.clone(), SmolStr::new(key)))
@@ -694,13 +672,9 @@ fn forget_overlay(
     space: &Space,
     keys: impl IntoIterator<Item = SmolStr>,
 ) {
-    let mut removed = 0;
-    if let Some(m) = st.overlay.get_mut(space) {
-        for key in keys {
-            removed += usize::from(m.remove_if(&key, seq));
-        }
+    for key in keys {
+        st.overlay.remove_if(space, &key, seq);
     }
-    st.overlay_count -= removed;
 }
 
 /// What [`Engine::try_submit`] did with a batch.
@@ -904,6 +878,12 @@ fn take_queue(p: &Pipeline) -> VecDeque<Unit> {
     st.round_bytes = std::mem::take(&mut st.queued_bytes);
     st.round_oldest = st.queue.front().map(|u| u.enqueued);
     st.waiting_acks = 0;
+    // Every pending entry is now this round's, unless some belong to dead-lettered writes.
+    if st.dlq.is_empty() && !st.queue.is_empty() {
+        st.overlay.seal();
+    } else {
+        st.overlay.unseal();
+    }
     // Swap in the spare buffer of the last round so a busy queue does not regrow each round.
     let spare = std::mem::take(&mut st.spare);
     std::mem::replace(&mut st.queue, spare)
@@ -1203,6 +1183,10 @@ impl Drop for InFlight<'_> {
             p.publish(&st);
         }
         let requeued = !units.is_empty();
+        if requeued {
+            // Their entries stay pending, so the overlay no longer matches one round.
+            st.overlay.unseal();
+        }
         for u in units.into_iter().rev() {
             st.queued_ops += u.writes.ops.len();
             st.queued_bytes += u.bytes;
@@ -1321,21 +1305,32 @@ async fn process_round(engine: &Engine, units: VecDeque<Unit>) {
     drop(round);
     let now = engine.clock.now();
     let mut released = 0;
-    {
+    let persisted = {
         let mut st = p.state.lock();
         // Failures first: a later unit of this round that persisted must supersede them.
         dead_letter(p, &mut st, &failed, now);
-        for u in &applied {
-            forget_overlay(&mut st, u.seq, &u.writes.space, u.writes.shared_keys());
+        // With every unit persisted, the entries they wrote go in one piece.
+        let persisted = if failed.is_empty() {
+            st.overlay.take_sealed()
+        } else {
+            None
+        };
+        if persisted.is_none() {
+            st.overlay.unseal();
+            for u in &applied {
+                forget_overlay(&mut st, u.seq, &u.writes.space, u.writes.shared_keys());
+            }
         }
         supersede_dead_letters(&mut st, &applied);
-        // An emptied overlay keeps its table for the next writes of its space, but a store
-        // writing to many spaces must not keep one per space it ever wrote.
-        if st.overlay.len() > KEPT_OVERLAYS {
-            st.overlay.retain(|_, m| !m.is_empty());
-        }
+        st.overlay.trim();
         p.publish(&st);
-    }
+        persisted
+    };
+    // Emptied outside the lock: writers need not wait for a round's worth of entries.
+    let persisted = persisted.map(|mut g| {
+        g.values_mut().for_each(|m| m.clear());
+        g
+    });
     for u in applied.drain(..) {
         released += u.room;
         if let Some(ack) = u.ack {
@@ -1350,10 +1345,13 @@ async fn process_round(engine: &Engine, units: VecDeque<Unit>) {
     }
     p.room.add_permits(released);
     {
-        // The emptied buffer becomes the queue's next, so a busy queue does not regrow.
+        // The emptied buffers become the next ones, so a busy queue does not regrow.
         let mut st = p.state.lock();
         if applied.capacity() > st.spare.capacity() {
             st.spare = VecDeque::from(applied);
+        }
+        if let Some(g) = persisted {
+            st.overlay.recycle(g);
         }
     }
     p.processed.send_modify(|s| *s = (*s).max(last_seq));
@@ -1373,10 +1371,8 @@ fn dead_letter(p: &Pipeline, st: &mut State, failed: &[(Unit, Error)], now: Time
         }
         tracing::warn!(error = %e, ops = u.writes.ops.len(), "writes dead-lettered");
         st.last_dlq_error = Some(e.to_string());
-        if let Some(m) = st.overlay.get_mut(&u.writes.space) {
-            for op in &u.writes.ops {
-                m.mark_dead(&op.key, u.seq);
-            }
+        for op in &u.writes.ops {
+            st.overlay.mark_dead(&u.writes.space, &op.key, u.seq);
         }
         let at = st.dlq.partition_point(|d| d.seq < u.seq);
         st.dlq.insert(
@@ -1442,7 +1438,7 @@ fn supersede_dead_letters(st: &mut State, applied: &[Unit]) {
 
 #[cfg(test)]
 mod tests {
-    use super::KEPT_OVERLAYS;
+    use super::super::overlay::KEPT_OVERLAYS;
     use crate::{FlushPolicy, MemoryBackend, Result, Space, Store};
 
     #[tokio::test]
@@ -1457,9 +1453,9 @@ mod tests {
                 .await?;
             other.set("k", "v").await?;
         }
-        assert_eq!(store.engine.pipeline.state.lock().overlay.len(), 100);
+        assert_eq!(store.engine.pipeline.state.lock().overlay.tables(), 100);
         store.flush().await?;
-        let kept = store.engine.pipeline.state.lock().overlay.len();
+        let kept = store.engine.pipeline.state.lock().overlay.tables();
         assert!(kept <= KEPT_OVERLAYS, "{kept} overlays kept");
         store.close().await
     }
