@@ -267,7 +267,7 @@ impl<V> KeyMap<V> {
         value
     }
 
-    /// Removes every key, keeping the room the map has grown to for the keys that come next.
+    /// Removes every key, keeping room for as many keys as it held.
     ///
     /// ```
     /// let mut m = nadb_core::KeyMap::new();
@@ -276,8 +276,16 @@ impl<V> KeyMap<V> {
     /// assert!(m.is_empty() && m.get("k").is_none());
     /// ```
     pub fn clear(&mut self) {
-        self.index.clear();
-        self.slots.clear();
+        let held = self.index.len();
+        if self.index.capacity() > 2 * held + 64 {
+            // Emptying a table takes time in proportion to its size: one that held far fewer
+            // keys than it has room for is replaced by one sized for them.
+            self.index = HashTable::with_capacity(held);
+            self.slots = Vec::with_capacity(held);
+        } else {
+            self.index.clear();
+            self.slots.clear();
+        }
         self.free.clear();
         self.order.clear();
         self.unsorted.clear();
@@ -524,6 +532,49 @@ mod tests {
     }
 
     /// Two keys whose kept hashes are equal: the index tells them apart by their keys.
+    #[test]
+    fn clearing_and_draining_leave_a_map_that_works_and_fits_what_it_held() {
+        let mut m = KeyMap::new();
+        for i in 0..10_000 {
+            m.insert(&format!("k{i}"), i);
+        }
+        for i in 100..10_000 {
+            m.remove(&format!("k{i}"));
+        }
+        let big = m.index.capacity();
+        m.clear();
+        assert!(m.is_empty() && m.get("k1").is_none() && m.iter().next().is_none());
+        assert!(
+            m.index.capacity() < big / 10,
+            "{} of {big}",
+            m.index.capacity()
+        );
+        for i in 0..100 {
+            m.insert(&format!("n{i}"), i);
+        }
+        let room = m.index.capacity();
+        m.clear();
+        assert_eq!(
+            m.index.capacity(),
+            room,
+            "a table as full as it held is kept"
+        );
+        m.insert("b", 2);
+        m.insert("a", 1);
+        m.remove("b");
+        m.sort();
+        let keys: Vec<&str> = m.range("", None).unwrap().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a"]);
+        m.insert("c", 3);
+        let mut drained: Vec<(SmolStr, i32)> = m.drain().collect();
+        drained.sort();
+        assert_eq!(drained, [("a".into(), 1), ("c".into(), 3)]);
+        assert!(m.is_empty() && m.get("a").is_none());
+        m.insert("a", 4);
+        m.sort();
+        assert_eq!(m.range("", None).unwrap().count(), 1);
+    }
+
     #[test]
     fn keys_with_the_same_kept_hash_stay_apart() {
         let mut m = KeyMap::new();
