@@ -60,6 +60,18 @@ async fn tagged_with_a_dead_lettered_rewrite(
     Ok(())
 }
 
+/// Starts a flush whose backend apply takes 400 ms; returns once its round is applying.
+async fn flush_during_a_slow_apply(
+    faulty: &FaultyBackend,
+    store: &Store,
+) -> tokio::task::JoinHandle<Result<()>> {
+    faulty.set_apply_delay(Duration::from_millis(400));
+    let flusher = store.clone();
+    let flushing = tokio::spawn(async move { flusher.flush().await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    flushing
+}
+
 async fn backend_contents(
     b: &dyn StorageBackend,
     space: &Space,
@@ -386,10 +398,7 @@ async fn writes_being_applied_count_as_pending() -> Result<()> {
     for i in 0..10 {
         store.set(&format!("k{i}"), "0123456789").await?;
     }
-    faulty.set_apply_delay(Duration::from_millis(400));
-    let flusher = store.clone();
-    let flushing = tokio::spawn(async move { flusher.flush().await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let flushing = flush_during_a_slow_apply(&faulty, &store).await;
     let during = store.stats().await?.pipeline;
     assert_eq!(
         during.pending_ops, 10,
@@ -426,10 +435,7 @@ async fn a_round_being_applied_and_newer_writes_read_as_one() -> Result<()> {
     for i in 0..4 {
         store.set(&format!("k{i}"), "old").await?;
     }
-    faulty.set_apply_delay(Duration::from_millis(400));
-    let flusher = store.clone();
-    let flushing = tokio::spawn(async move { flusher.flush().await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let flushing = flush_during_a_slow_apply(&faulty, &store).await;
     clock.advance(Duration::from_secs(5));
     store.set("k0", "new").await?;
     store.delete("k1").await?;
