@@ -751,6 +751,26 @@ async fn the_interval_trigger_fires_for_a_lone_write() -> Result<()> {
     panic!("a buffered write was not flushed by its interval");
 }
 
+/// The interval counts from the oldest pending write: under a steady stream of writes, none
+/// of which fills the buffer, the first still reaches the backend about one interval later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interval_trigger_fires_while_writes_keep_coming() -> Result<()> {
+    let backend = Arc::new(MemoryBackend::new());
+    let store = Store::builder(backend.clone())
+        .flush_policy(BufferedFlush::none().interval(Duration::from_millis(20)))
+        .build()
+        .await?;
+    store.set("first", "v").await?;
+    for i in 0..2_000 {
+        if backend.get(store.space(), "first").await?.is_some() {
+            return Ok(());
+        }
+        store.set(&format!("k{i}"), "v").await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("writes arriving faster than the interval kept the oldest one from being flushed");
+}
+
 /// clear() terminates and empties the space even when a pending delete is dead-lettered.
 #[tokio::test]
 async fn clear_finishes_over_a_dead_lettered_delete() -> Result<()> {

@@ -147,7 +147,6 @@ struct Unit {
     /// write sent again: it already sat in memory).
     room: usize,
     ack: Option<oneshot::Sender<Result<()>>>,
-    enqueued: Instant,
     /// Applied by a round that was cancelled before its sync: needs only sync and ack.
     applied: bool,
     /// May already be in the backend: it was being applied when its round was cancelled, or
@@ -226,6 +225,10 @@ struct State {
     queue: VecDeque<Unit>,
     queued_ops: usize,
     queued_bytes: usize,
+    /// When the oldest queued unit was queued: the interval trigger's start. Only the front
+    /// unit's time matters (a round takes the whole queue), so a write reads the clock only
+    /// when it finds the queue empty.
+    queued_oldest: Option<Instant>,
     /// Ops, bytes and enqueue time of the oldest unit of the round in progress, which are no
     /// longer queued but not applied either.
     round_ops: usize,
@@ -405,7 +408,9 @@ impl Pipeline {
         st.overlay.has_space(space)
     }
 
-    fn should_flush(&self, st: &State, now: Instant) -> bool {
+    /// Whether a flush trigger has fired; the interval trigger only when `now` is given (a
+    /// writer leaves it to the flusher's timer).
+    fn should_flush(&self, st: &State, now: Option<Instant>) -> bool {
         let Some(first) = st.queue.front() else {
             return false;
         };
@@ -422,8 +427,10 @@ impl Pipeline {
                 b.max_ops.is_some_and(|n| st.queued_ops >= n)
                     || b.max_bytes.is_some_and(|n| st.queued_bytes >= n)
                     || b.interval
-                        .and_then(|d| first.enqueued.checked_add(d))
-                        .is_some_and(|at| now >= at)
+                        .zip(st.queued_oldest)
+                        .and_then(|(d, oldest)| oldest.checked_add(d))
+                        .zip(now)
+                        .is_some_and(|(at, now)| now >= at)
             }
         }
     }
@@ -470,7 +477,7 @@ impl Pipeline {
             pending_bytes: (st.queued_bytes + st.round_bytes) as u64,
             oldest_pending_ms: st
                 .round_oldest
-                .or_else(|| st.queue.front().map(|u| u.enqueued))
+                .or(st.queued_oldest)
                 .map_or(0, |at| at.elapsed().as_millis() as u64),
             dlq_entries: st.dlq.len() as u64,
             dlq_evicted: self.dlq_evicted.load(Relaxed),
@@ -556,7 +563,6 @@ impl Pipeline {
         bytes: usize,
         room: usize,
         ack: Option<oneshot::Sender<Result<()>>>,
-        now: Instant,
     ) {
         let seq = st.next_seq;
         st.next_seq += 1;
@@ -593,13 +599,15 @@ impl Pipeline {
         st.queued_ops += writes.ops.len();
         st.queued_bytes += bytes;
         st.waiting_acks += usize::from(ack.is_some());
+        if st.queue.is_empty() {
+            st.queued_oldest = Some(Instant::now());
+        }
         st.queue.push_back(Unit {
             seq,
             writes,
             bytes,
             room,
             ack,
-            enqueued: now,
             applied: false,
             uncertain: false,
             overlaps,
@@ -621,7 +629,6 @@ impl Pipeline {
                 *seq = (*seq).max(u.seq);
             }
         }
-        let now = Instant::now();
         let mut requeued = 0;
         let dead = std::mem::take(&mut st.dlq);
         for mut d in dead {
@@ -646,7 +653,7 @@ impl Pipeline {
                     ops: again,
                 };
                 let bytes = batch_bytes(&batch);
-                self.enqueue(st, batch.into(), bytes, 0, None, now);
+                self.enqueue(st, batch.into(), bytes, 0, None);
                 if let Some(u) = st.queue.back_mut() {
                     u.uncertain = true;
                 }
@@ -748,7 +755,6 @@ impl Engine {
         } else {
             (None, None)
         };
-        let now = Instant::now();
         let wake = {
             let mut st = p.state.lock();
             if st.shutdown {
@@ -756,10 +762,10 @@ impl Engine {
                 p.room.add_permits(room);
                 return Err(Error::Closed);
             }
-            p.enqueue(&mut st, writes, bytes, room, tx, now);
+            p.enqueue(&mut st, writes, bytes, room, tx);
             // A waiting writer leads its own round; the flusher is only for buffered units. A
             // unit that starts an empty queue wakes the flusher so its interval timer is armed.
-            !wait && (st.queue.len() == 1 || p.should_flush(&st, now))
+            !wait && (st.queue.len() == 1 || p.should_flush(&st, None))
         };
         if wake {
             p.wake.notify_one();
@@ -876,7 +882,7 @@ fn take_queue(p: &Pipeline) -> VecDeque<Unit> {
     let mut st = p.state.lock();
     st.round_ops = std::mem::take(&mut st.queued_ops);
     st.round_bytes = std::mem::take(&mut st.queued_bytes);
-    st.round_oldest = st.queue.front().map(|u| u.enqueued);
+    st.round_oldest = st.queued_oldest.take();
     st.waiting_acks = 0;
     // Every pending entry is now this round's, unless some belong to dead-lettered writes.
     if st.dlq.is_empty() && !st.queue.is_empty() {
@@ -895,15 +901,15 @@ async fn wait_for_trigger(engine: &Engine) -> bool {
     loop {
         let deadline = {
             let st = p.state.lock();
-            if p.should_flush(&st, Instant::now()) {
+            if p.should_flush(&st, Some(Instant::now())) {
                 return true;
             }
             if st.shutdown && st.queue.is_empty() {
                 return false;
             }
-            match (p.policy, st.queue.front()) {
-                (FlushPolicy::Buffered(b), Some(first)) => {
-                    b.interval.and_then(|d| first.enqueued.checked_add(d))
+            match (p.policy, st.queued_oldest) {
+                (FlushPolicy::Buffered(b), Some(oldest)) => {
+                    b.interval.and_then(|d| oldest.checked_add(d))
                 }
                 _ => None,
             }
@@ -1177,7 +1183,7 @@ impl Drop for InFlight<'_> {
         // The round is over (finished, or its units go back to the queue just below).
         st.round_ops = 0;
         st.round_bytes = 0;
-        st.round_oldest = None;
+        let round_oldest = st.round_oldest.take();
         if !failed.is_empty() {
             dead_letter(p, &mut st, &failed, self.engine.clock.now());
             p.publish(&st);
@@ -1195,6 +1201,8 @@ impl Drop for InFlight<'_> {
         }
         if requeued {
             st.flush_target = st.flush_target.max(st.next_seq - 1);
+            // The units put back are older than any queued since.
+            st.queued_oldest = round_oldest.or(st.queued_oldest);
         }
         drop(st);
         settle_failed(p, failed);
