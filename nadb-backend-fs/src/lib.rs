@@ -250,6 +250,8 @@ struct Writer {
     /// The frames of the batch being written; kept between batches so their pages are not
     /// allocated (and faulted in) afresh each time.
     scratch: BytesMut,
+    /// Ops applied since the last sync began: how many writes the next one serves.
+    unsynced_ops: usize,
 }
 
 impl Writer {
@@ -265,6 +267,7 @@ impl Writer {
             len,
             hints,
             scratch: BytesMut::new(),
+            unsynced_ops: 0,
         }
     }
 }
@@ -521,6 +524,7 @@ impl StorageBackend for FsBackend {
             return Err(io_error("writing", &segment_path(&inner.dir, w.id), e));
         }
         w.len += buf.len() as u64;
+        w.unsynced_ops += batch.ops.len();
         let seg = w.id;
         let mut dead = buf.len() as u64 - placed.iter().map(|p| u64::from(p.1)).sum::<u64>();
         // What each op replaced, for the index: the stored length of the key's prior record.
@@ -616,14 +620,22 @@ impl StorageBackend for FsBackend {
 
     async fn sync(&self) -> Result<()> {
         self.check_usable()?;
-        let (file, id) = {
-            let w = self.0.writer.lock();
-            (w.file.clone(), w.id)
+        let (file, id, serves) = {
+            let mut w = self.0.writer.lock();
+            (w.file.clone(), w.id, std::mem::take(&mut w.unsynced_ops))
         };
-        // fdatasync blocks for as long as the disk takes. On a multi-threaded runtime the
-        // worker hands its other tasks off first; a thread hop per sync (spawn_blocking) would
-        // cost more than the group-committed writers it serves can afford.
+        // fdatasync blocks for as long as the disk takes. On a multi-threaded runtime, a sync
+        // that serves one write runs in place, its worker handing its other tasks off first:
+        // a thread hop would add to that write's latency. One that serves a group of writes
+        // runs on the blocking pool, so both workers are free for the writers its
+        // acknowledgements wake, who then make up the next group in time.
         let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) if serves > 1 => {
+                let syncing = file.clone();
+                tokio::task::spawn_blocking(move || syncing.sync_data())
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            }
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
                 tokio::task::block_in_place(|| file.sync_data())
             }
