@@ -30,7 +30,7 @@ use nadb_core::{Error, Result};
 
 use crate::files::{hint_path, io_error, segment_path, sync_dir, tmp_path};
 use crate::format::{self, HintLog, SEGMENT_HEADER_LEN, Seal};
-use crate::open::{seal_and_switch, write_hint};
+use crate::open::{seal_and_switch, write_hint_file};
 use crate::{FsBackend, SegStat, Segment};
 
 /// Frames per commit in the compacted segment.
@@ -117,7 +117,7 @@ fn compact_blocking(backend: &FsBackend) -> Result<()> {
     sync_dir(dir).map_err(|e| io_error("syncing directory", dir, e))?;
     crash_point(backend, 3)?;
     // Step 4.
-    write_hint(inner, out_id, len, &hints)?;
+    write_hint_file(&inner.dir, out_id, len, &hints)?;
     crash_point(backend, 4)?;
     // Step 5.
     {

@@ -587,11 +587,7 @@ pub(crate) fn ids_exhausted() -> Error {
     Error::backend("fs", false, "segment ids are exhausted")
 }
 
-/// Writes the hint file of segment `id`.
-pub(crate) fn write_hint(inner: &Inner, id: u64, len: u64, hints: &HintLog) -> Result<()> {
-    write_hint_file(&inner.dir, id, len, hints)
-}
-
+/// Writes the hint file of segment `id`, `len` bytes long, in `dir`.
 pub(crate) fn write_hint_file(dir: &Path, id: u64, len: u64, hints: &HintLog) -> Result<()> {
     let path = hint_path(dir, id);
     let Some((header, body, crc)) = hints.parts(len) else {
@@ -620,7 +616,7 @@ pub(crate) fn close(inner: &Inner) -> Result<()> {
         return Err(io_error("syncing", &path, e));
     }
     inner.hints.wait();
-    write_hint(inner, w.id, w.len, &w.hints)?;
+    write_hint_file(&inner.dir, w.id, w.len, &w.hints)?;
     // Marked under the writer lock: no apply can slip in after the final sync.
     inner.closed.store(true, Ordering::Release);
     drop(w);

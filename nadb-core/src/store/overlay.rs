@@ -174,12 +174,11 @@ impl Overlays {
         Some(sealed)
     }
 
-    /// Keeps an emptied generation for the next round's fresh one.
-    pub(super) fn recycle(&mut self, mut emptied: Generation) {
-        if emptied.len() > KEPT_OVERLAYS {
-            emptied.retain(|_, m| !m.is_empty());
-        }
-        if self.spare.is_empty() {
+    /// Keeps an emptied generation for the next round's fresh one, unless it holds the
+    /// tables of many spaces: a store writing to many spaces must not keep one per space it
+    /// ever wrote.
+    pub(super) fn recycle(&mut self, emptied: Generation) {
+        if self.spare.is_empty() && emptied.len() <= KEPT_OVERLAYS {
             self.spare = emptied;
         }
     }
