@@ -1023,6 +1023,14 @@ async fn a_writer_cancelled_mid_apply_loses_nothing() -> Result<()> {
     );
     // Readers still see the writes while they wait in the queue again.
     assert_eq!(store.get("k3").await?.as_deref(), Some(&b"v3"[..]));
+    // They are as old as when they were first queued.
+    let pending = store.stats().await?.pipeline;
+    assert_eq!(pending.pending_ops, 5);
+    assert!(
+        pending.oldest_pending_ms >= 20,
+        "{} ms",
+        pending.oldest_pending_ms
+    );
     backend.set_apply_delay(Duration::ZERO);
     store.flush().await?;
     let stored = backend_contents(backend.inner().as_ref(), &Space::default()).await?;
