@@ -732,29 +732,10 @@ async fn a_newer_write_in_the_same_round_supersedes_a_failed_one() -> Result<()>
     Ok(())
 }
 
-/// Under an interval-only buffered policy a lone write reaches the backend within the
-/// interval, without any other trigger.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_interval_trigger_fires_for_a_lone_write() -> Result<()> {
-    let backend = Arc::new(MemoryBackend::new());
-    let store = Store::builder(backend.clone())
-        .flush_policy(BufferedFlush::none().interval(Duration::from_millis(20)))
-        .build()
-        .await?;
-    store.set("k", "v").await?;
-    for _ in 0..200 {
-        if backend.get(store.space(), "k").await?.is_some() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("a buffered write was not flushed by its interval");
-}
-
-/// The interval counts from the oldest pending write: under a steady stream of writes, none
-/// of which fills the buffer, the first still reaches the backend about one interval later.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_interval_trigger_fires_while_writes_keep_coming() -> Result<()> {
+/// Writes `first` to a store flushed only by a 20 ms interval, then polls the backend for it
+/// every millisecond, writing another key before each pause when `keep_writing`: whether it
+/// was stored within 2,000 polls.
+async fn first_write_flushed_by_interval(keep_writing: bool) -> Result<bool> {
     let backend = Arc::new(MemoryBackend::new());
     let store = Store::builder(backend.clone())
         .flush_policy(BufferedFlush::none().interval(Duration::from_millis(20)))
@@ -763,12 +744,30 @@ async fn the_interval_trigger_fires_while_writes_keep_coming() -> Result<()> {
     store.set("first", "v").await?;
     for i in 0..2_000 {
         if backend.get(store.space(), "first").await?.is_some() {
-            return Ok(());
+            return Ok(true);
         }
-        store.set(&format!("k{i}"), "v").await?;
+        if keep_writing {
+            store.set(&format!("k{i}"), "v").await?;
+        }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    panic!("writes arriving faster than the interval kept the oldest one from being flushed");
+    Ok(false)
+}
+
+/// Under an interval-only buffered policy a lone write reaches the backend about one interval
+/// later, and so does the first of a steady stream of writes none of which fills the buffer:
+/// the interval counts from the oldest pending write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interval_trigger_fires_for_the_oldest_pending_write() -> Result<()> {
+    assert!(
+        first_write_flushed_by_interval(false).await?,
+        "a lone buffered write was not flushed by its interval"
+    );
+    assert!(
+        first_write_flushed_by_interval(true).await?,
+        "writes arriving faster than the interval kept the oldest one from being flushed"
+    );
+    Ok(())
 }
 
 /// clear() terminates and empties the space even when a pending delete is dead-lettered.
