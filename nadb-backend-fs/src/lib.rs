@@ -631,8 +631,7 @@ impl StorageBackend for FsBackend {
         // acknowledgements wake, who then make up the next group in time.
         let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) if serves > 1 => {
-                let syncing = file.clone();
-                tokio::task::spawn_blocking(move || syncing.sync_data())
+                tokio::task::spawn_blocking(move || file.sync_data())
                     .await
                     .unwrap_or_else(|e| Err(std::io::Error::other(e)))
             }

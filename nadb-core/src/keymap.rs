@@ -531,7 +531,8 @@ mod tests {
         assert_eq!(got, want);
     }
 
-    /// Two keys whose kept hashes are equal: the index tells them apart by their keys.
+    /// Clearing shrinks a table that held far fewer keys than it has room for and keeps one
+    /// that was full; a cleared or drained map works as a new one.
     #[test]
     fn clearing_and_draining_leave_a_map_that_works_and_fits_what_it_held() {
         let mut m = KeyMap::new();
@@ -575,6 +576,7 @@ mod tests {
         assert_eq!(m.range("", None).unwrap().count(), 1);
     }
 
+    /// Two keys whose kept hashes are equal: the index tells them apart by their keys.
     #[test]
     fn keys_with_the_same_kept_hash_stay_apart() {
         let mut m = KeyMap::new();
