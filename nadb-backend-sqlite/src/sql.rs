@@ -14,6 +14,7 @@ use nadb_core::{
 use rusqlite::{CachedStatement, Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::SqliteBackend;
+use crate::checkpoint::Checkpointer;
 use crate::queries::{self, KeyWriter, NATIVE};
 
 /// A SQLite error as a backend error: busy and locked databases are temporary.
@@ -80,6 +81,9 @@ impl Synchronous {
 
 /// The one writer connection and what it knows about its own commits.
 pub(crate) struct Writer {
+    /// Dropped (its thread stopped) before `conn`: the writer, the last connection to close,
+    /// finishes the checkpoint and removes the WAL.
+    _checkpointer: Option<Checkpointer>,
     conn: Connection,
     mode: Synchronous,
     /// The database's `data_version` at this connection's last fsync, while nothing committed
@@ -89,12 +93,14 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Takes over `conn`, which `open_connection` left at `synchronous=NORMAL`.
-    pub(crate) fn new(conn: Connection) -> Writer {
+    /// Takes over `conn`, which `open_connection` left at `synchronous=NORMAL`, and the
+    /// checkpointer of its file (none in memory).
+    pub(crate) fn new(conn: Connection, checkpointer: Option<Checkpointer>) -> Writer {
         // Room for every write statement beside the reads of an in-memory database: the
         // multi-row upsert is costly to prepare again.
         conn.set_prepared_statement_cache_capacity(64);
         Writer {
+            _checkpointer: checkpointer,
             conn,
             mode: Synchronous { full: false },
             clean_at: None,
