@@ -64,9 +64,11 @@ pub(crate) fn open_connection(path: &Path, flags: OpenFlags, writer: bool) -> Re
 }
 
 /// The writer connection's `synchronous` setting, changed only when a write needs the other
-/// one: a run of durable writes pays for no pragma statements.
+/// one: a run of durable writes pays for no pragma statements. The file's checkpointer is
+/// told, as durable commits checkpoint in place.
 struct Synchronous {
     full: bool,
+    checkpointer: Option<Checkpointer>,
 }
 
 impl Synchronous {
@@ -74,6 +76,9 @@ impl Synchronous {
         if self.full != full {
             conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
             self.full = full;
+            if let Some(c) = &self.checkpointer {
+                c.durable(full);
+            }
         }
         Ok(())
     }
@@ -81,11 +86,10 @@ impl Synchronous {
 
 /// The one writer connection and what it knows about its own commits.
 pub(crate) struct Writer {
-    /// Dropped (its thread stopped) before `conn`: the writer, the last connection to close,
-    /// finishes the checkpoint and removes the WAL.
-    _checkpointer: Option<Checkpointer>,
-    conn: Connection,
+    /// Dropped (its checkpoint thread stopped) before `conn`: the writer, the last connection
+    /// to close, finishes the checkpoint and removes the WAL.
     mode: Synchronous,
+    conn: Connection,
     /// The database's `data_version` at this connection's last fsync, while nothing committed
     /// since could be unsynced: `None` after a commit under NORMAL (opening makes some). The
     /// version moves whenever another connection or process commits.
@@ -100,9 +104,11 @@ impl Writer {
         // multi-row upsert is costly to prepare again.
         conn.set_prepared_statement_cache_capacity(64);
         Writer {
-            _checkpointer: checkpointer,
+            mode: Synchronous {
+                full: false,
+                checkpointer,
+            },
             conn,
-            mode: Synchronous { full: false },
             clean_at: None,
         }
     }
