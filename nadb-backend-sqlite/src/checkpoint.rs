@@ -9,7 +9,8 @@
 //!
 //! Durable commits are the exception. Each fsyncs the WAL, and while a checkpoint runs beside
 //! them the WAL cannot start over, so it grows, and an fsync that must also record a new file
-//! size costs more (about half the durable commits' rate was lost). While the writer commits
+//! size costs more (2,000 durable writes of 128 bytes ran at 3.5–4.4k/s instead of 5.5–6.5k/s
+//! on the machine this was measured on). While the writer commits
 //! durably ([`Checkpointer::durable`]) one commit after another, it checkpoints in place, as
 //! SQLite does by default; the lone durable commit that ends a buffered flush does not.
 //!

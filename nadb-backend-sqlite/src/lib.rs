@@ -30,7 +30,9 @@
 //! - **Checkpoints**: a thread of the backend's own copies the WAL into the database file
 //!   beside the writer's commits, instead of the commit that passes 1,000 WAL pages doing it
 //!   (SQLite's default). Should a steady stream of commits keep it from catching up, the
-//!   writer checkpoints itself once the WAL passes 64 MiB, so the WAL stays bounded.
+//!   writer checkpoints itself once the WAL passes 64 MiB, so the WAL stays bounded; a run of
+//!   durable commits checkpoints in place, as SQLite does, so the WAL they fsync starts over
+//!   rather than grows.
 //! - **Reads**: a small pool of reader connections (WAL lets them run beside the writer).
 //! - **Many processes**: SQLite's file locks serialize writers across processes;
 //!   `busy_timeout` waits for them, and a busy or locked database that still times out is

@@ -86,8 +86,7 @@ impl Synchronous {
 
 /// The one writer connection and what it knows about its own commits.
 pub(crate) struct Writer {
-    /// Dropped (its checkpoint thread stopped) before `conn`: the writer, the last connection
-    /// to close, finishes the checkpoint and removes the WAL.
+    /// Declared first: dropping it stops the checkpoint thread before `conn` closes.
     mode: Synchronous,
     conn: Connection,
     /// The database's `data_version` at this connection's last fsync, while nothing committed
