@@ -225,6 +225,14 @@ mod tests {
 
     const NEVER: c_int = c_int::MAX;
 
+    /// The written pages reached the database file through a WAL of fewer than `frames`.
+    fn assert_copied_through_a_wal_of(dir: &tempfile::TempDir, frames: u64) {
+        let wal = len(dir, "c.db-wal");
+        assert!(wal < frames * (PAGE + 24), "WAL of {wal} bytes");
+        let db = len(dir, "c.db");
+        assert!(db >= 800 * PAGE, "database file of {db} bytes");
+    }
+
     #[test]
     fn commits_do_not_checkpoint_by_themselves() {
         let (dir, conn, _ck) = open(Thresholds {
@@ -269,17 +277,7 @@ mod tests {
         });
         write(&conn, 100, 10);
         // 1,000 pages went through a WAL restarted each time it passed 100 pages.
-        let frame = PAGE + 24;
-        assert!(
-            len(&dir, "c.db-wal") < 130 * frame,
-            "{}",
-            len(&dir, "c.db-wal")
-        );
-        assert!(
-            len(&dir, "c.db") >= 800 * PAGE,
-            "{} bytes",
-            len(&dir, "c.db")
-        );
+        assert_copied_through_a_wal_of(&dir, 130);
     }
 
     #[test]
@@ -293,14 +291,7 @@ mod tests {
         // 50 pages, so the thread is never woken: every later commit past 50 pages checkpoints
         // in place, and the WAL starts over each time.
         write(&conn, 300, 3);
-        let frame = PAGE + 24;
-        let wal = len(&dir, "c.db-wal");
-        assert!(wal < 70 * frame, "{wal} bytes");
-        assert!(
-            len(&dir, "c.db") >= 800 * PAGE,
-            "{} bytes",
-            len(&dir, "c.db")
-        );
+        assert_copied_through_a_wal_of(&dir, 70);
     }
 
     #[test]
