@@ -89,6 +89,7 @@ impl Checkpointer {
         writer: &mut Connection,
         thresholds: Thresholds,
     ) -> Result<Checkpointer> {
+        let location = path.display().to_string();
         let conn = open_connection(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE.union(OpenFlags::SQLITE_OPEN_NO_MUTEX),
@@ -96,16 +97,15 @@ impl Checkpointer {
         )?;
         // A connection finds the WAL on its first read; until then it cannot checkpoint.
         conn.query_row("PRAGMA schema_version", [], |_| Ok(()))
-            .map_err(|e| db_error(&path.display().to_string(), e))?;
+            .map_err(|e| db_error(&location, e))?;
         let interrupt = conn.get_interrupt_handle();
         let shared = Arc::new(Shared {
             signal: Mutex::new(Signal::default()),
             changed: Condvar::new(),
             durable: AtomicBool::new(false),
         });
-        let location = path.display().to_string();
         let thread = {
-            let shared = shared.clone();
+            let (shared, location) = (shared.clone(), location.clone());
             std::thread::Builder::new()
                 .name("nadb-sqlite-checkpoint".into())
                 .spawn(move || run(&conn, &shared, &location))
@@ -141,12 +141,10 @@ impl Checkpointer {
                 }
                 Ok(())
             }))
-            .map_err(|e| db_error(&path.display().to_string(), e))?;
+            .map_err(|e| db_error(&location, e))?;
         Ok(checkpointer)
     }
-}
 
-impl Checkpointer {
     /// Says whether the writer's next commits are durable (then it checkpoints in place).
     pub(crate) fn durable(&self, durable: bool) {
         self.shared.durable.store(durable, Relaxed);
