@@ -1,6 +1,7 @@
 //! The filesystem backend beside raw baselines, in one process: durable single and
 //! concurrent writers vs a raw append + fdatasync loop, buffered bulk load, reopen time and
-//! random reads over 1M keys (memory-mapped and with `pread`).
+//! random reads over 1M keys (memory-mapped and with `pread`). Each figure is the median of
+//! several rounds, printed with their range: one run on a shared disk moves by a third.
 //!
 //! Run with `cargo run --release -p nadb-bench --bin nadb-bench-fs [-- KEYS]` (default 1M keys).
 
@@ -64,9 +65,21 @@ async fn durable(
     Ok(r)
 }
 
+/// Rounds of each durable measurement.
+const ROUNDS: usize = 5;
+/// Bulk loads of all keys (each into a new directory), and reopens of the last one.
+const BULK_ROUNDS: usize = 3;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// The lowest and highest of `v`, scaled, as "a–b" with `decimals` and `unit`.
+fn spread(v: &[f64], scale: f64, decimals: usize, unit: &str) -> String {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min) * scale;
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max) * scale;
+    format!("{lo:.decimals$}–{hi:.decimals$}{unit}")
 }
 
 /// Random gets over `names` in the store at `dir`, after as many untimed ones (so a mapping
@@ -124,52 +137,82 @@ async fn main() -> nadb::Result<()> {
     };
     let v128 = Bytes::from(vec![b'v'; 128]);
 
-    let raw = raw_append_fdatasync(&tmp("raw")?, 2000, &v128).map_err(|e| nadb::Error::Config {
-        reason: e.to_string(),
-    })?;
-    let one = durable(&tmp("one")?, 1, 2000, v128.clone()).await?;
-    let sixteen = durable(&tmp("sixteen")?, 16, 500, v128.clone()).await?;
-    println!("durable writes, 128-byte values (fdatasync per ack)");
-    println!("  raw append + fdatasync loop     {raw:>10.0} ops/s");
+    // Durable rounds alternate raw loop, one writer and sixteen, so each ratio compares runs
+    // made under the same disk conditions; the figures are medians over the rounds.
+    let (mut raws, mut ones, mut sixteens) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut of_raw, mut group) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let raw =
+            raw_append_fdatasync(&tmp("raw")?, 2000, &v128).map_err(|e| nadb::Error::Config {
+                reason: e.to_string(),
+            })?;
+        let one = durable(&tmp("one")?, 1, 2000, v128.clone()).await?;
+        let sixteen = durable(&tmp("sixteen")?, 16, 500, v128.clone()).await?;
+        of_raw.push(one / raw);
+        group.push(sixteen / one);
+        raws.push(raw);
+        ones.push(one);
+        sixteens.push(sixteen);
+    }
     println!(
-        "  Store Immediate, 1 writer       {one:>10.0} ops/s  ({:.0} % of raw)",
-        one / raw * 100.0
+        "durable writes, 128-byte values (fdatasync per ack), median of {ROUNDS} alternating rounds"
     );
     println!(
-        "  Store Immediate, 16 writers     {sixteen:>10.0} ops/s  ({:.1}x one writer)",
-        sixteen / one
+        "  raw append + fdatasync loop     {:>10.0} ops/s",
+        median(raws)
+    );
+    println!(
+        "  Store Immediate, 1 writer       {:>10.0} ops/s  ({:.0} % of raw; rounds {})",
+        median(ones),
+        median(of_raw.clone()) * 100.0,
+        spread(&of_raw, 100.0, 0, " %")
+    );
+    println!(
+        "  Store Immediate, 16 writers     {:>10.0} ops/s  ({:.1}x one writer; rounds {})",
+        median(sixteens),
+        median(group.clone()),
+        spread(&group, 1.0, 1, "x")
     );
 
-    let dir = tmp("bulk")?;
     let v100 = Bytes::from(vec![b'b'; 100]);
     let names: Vec<String> = (0..keys).map(|i| format!("key-{i:08}")).collect();
-    let store = Store::builder(FsBackend::open(&dir).await?)
-        .flush_policy(BufferedFlush::default())
-        .sweep_interval(None)
-        .build()
-        .await?;
-    let t = Instant::now();
-    for k in &names {
-        store.set(k, v100.clone()).await?;
+    let (mut bulks, mut dir) = (Vec::new(), std::path::PathBuf::new());
+    // Each load gets a directory of its own, all removed at the end: deleting one load's files
+    // while the next runs would have the disk discard them under it.
+    for round in 0..BULK_ROUNDS {
+        dir = tmp(&format!("bulk{round}"))?;
+        let store = Store::builder(FsBackend::open(&dir).await?)
+            .flush_policy(BufferedFlush::default())
+            .sweep_interval(None)
+            .build()
+            .await?;
+        let t = Instant::now();
+        for k in &names {
+            store.set(k, v100.clone()).await?;
+        }
+        store.flush().await?;
+        bulks.push(rate(keys, t));
+        store.close().await?;
     }
-    store.flush().await?;
-    let bulk = rate(keys, t);
-    store.close().await?;
-    drop(store);
     println!(
-        "bulk: {keys} x 100 B buffered, then flush  {:>10.0} ops/s",
-        bulk
+        "bulk: {keys} x 100 B buffered, then flush  {:>10.0} ops/s  (median of {BULK_ROUNDS}; rounds {})",
+        median(bulks.clone()),
+        spread(&bulks, 1e-3, 0, "k")
     );
 
-    let t = Instant::now();
-    let backend = FsBackend::open(&dir).await?;
-    let reopen = t.elapsed();
+    let mut reopens = Vec::new();
+    for _ in 0..BULK_ROUNDS {
+        let t = Instant::now();
+        let backend = FsBackend::open(&dir).await?;
+        reopens.push(t.elapsed().as_secs_f64());
+        backend.close().await?;
+    }
     println!(
-        "reopen with {keys} keys (hints)          {:>10.3} s",
-        reopen.as_secs_f64()
+        "reopen with {keys} keys (hints)          {:>10.3} s  (median of {BULK_ROUNDS}; rounds {})",
+        median(reopens.clone()),
+        spread(&reopens, 1.0, 3, " s")
     );
-    backend.close().await?;
-    drop(backend);
+
     // Mapped reads of sealed segments against `pread`, rounds alternating, each the median of
     // five: this workload waits on memory, which a shared machine's neighbours make noisy.
     // Keys in the active (last) segment are read with `pread` either way.
@@ -184,7 +227,12 @@ async fn main() -> nadb::Result<()> {
         "random get over {keys} keys               {mapped:>10.0} ops/s  ({:.2}x the same reads with pread: {pread:.0} ops/s)",
         mapped / pread
     );
-    for d in ["raw", "one", "sixteen", "bulk"] {
+    let bulk_dirs = (0..BULK_ROUNDS).map(|round| format!("bulk{round}"));
+    for d in ["raw", "one", "sixteen"]
+        .map(String::from)
+        .into_iter()
+        .chain(bulk_dirs)
+    {
         let _ = std::fs::remove_dir_all(
             std::env::temp_dir().join(format!("nadb-bench-{d}-{}", std::process::id())),
         );
