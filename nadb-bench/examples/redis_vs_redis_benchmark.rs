@@ -104,6 +104,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let immediate = rate(durable, t);
     store.close().await?;
 
+    // The client stack alone: one SET per round trip over the connection kind the backend
+    // uses, on the same runtime.
+    let mut conn = redis::Client::open(url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let t = Instant::now();
+    for i in 0..durable {
+        redis::cmd("SET")
+            .arg(format!("r{i}"))
+            .arg(&v[..])
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    let client_p1 = rate(durable, t);
+
     let store = Store::builder(RedisBackend::open(&url).await?)
         .flush_policy(BufferedFlush::default())
         .sweep_interval(None)
@@ -136,6 +151,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "  immediate set: {immediate:>10.0} ops/s   redis-benchmark -P 1:  {raw_p1:>10.0} ops/s   ratio {:.2}",
         immediate / raw_p1
+    );
+    println!(
+        "  redis-rs SET, one per round trip: {client_p1:>7.0} ops/s   ratio to -P 1 {:.2} (the client stack without the store)",
+        client_p1 / raw_p1
     );
     // A store write also keeps the key's metadata and its place in the ordered key index,
     // atomically (one script per batch): the server does more per key than for a bare SET.
