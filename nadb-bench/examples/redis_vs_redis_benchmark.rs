@@ -104,8 +104,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let immediate = rate(durable, t);
     store.close().await?;
 
-    // The client stack alone: one SET per round trip over the connection kind the backend
-    // uses, on the same runtime.
+    // The client stack alone: one SET per round trip over a multiplexed connection (the
+    // backend's `ConnectionManager` wraps one), on the same runtime.
     let mut conn = redis::Client::open(url.as_str())?
         .get_multiplexed_async_connection()
         .await?;

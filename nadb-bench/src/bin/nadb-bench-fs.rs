@@ -177,8 +177,8 @@ async fn main() -> nadb::Result<()> {
     let v100 = Bytes::from(vec![b'b'; 100]);
     let names: Vec<String> = (0..keys).map(|i| format!("key-{i:08}")).collect();
     let (mut bulks, mut dir) = (Vec::new(), std::path::PathBuf::new());
-    // Each load gets a directory of its own, all removed at the end: deleting one load's files
-    // while the next runs would have the disk discard them under it.
+    // Each load gets a directory of its own, all removed at the end: no load runs while the
+    // files of an earlier one are being deleted.
     for round in 0..BULK_ROUNDS {
         dir = tmp(&format!("bulk{round}"))?;
         let store = Store::builder(FsBackend::open(&dir).await?)
