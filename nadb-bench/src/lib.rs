@@ -69,3 +69,15 @@ pub fn slow_sync_backend(sync: Duration) -> nadb_testkit::FaultyBackend {
     b.set_sync_delay(sync);
     b
 }
+
+/// The median of `rounds` (the upper one of an even count); rounds of a benchmark are
+/// summarised by it, so one disturbed round does not move the figure.
+///
+/// ```
+/// assert_eq!(nadb_bench::median(&[3.0, 1.0, 2.0]), 2.0);
+/// ```
+pub fn median(rounds: &[f64]) -> f64 {
+    let mut v = rounds.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}

@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use nadb::fs::{FsBackend, FsOptions};
 use nadb::{BufferedFlush, FlushPolicy, StorageBackend, Store};
+use nadb_bench::median;
 
 fn rate(n: usize, t: Instant) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
@@ -69,11 +70,6 @@ async fn durable(
 const ROUNDS: usize = 5;
 /// Bulk loads of all keys (each into a new directory), and reopens of the last one.
 const BULK_ROUNDS: usize = 3;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// The lowest and highest of `v`, scaled, as "a–b" with `decimals` and `unit`.
 fn spread(v: &[f64], scale: f64, decimals: usize, unit: &str) -> String {
@@ -159,18 +155,18 @@ async fn main() -> nadb::Result<()> {
     );
     println!(
         "  raw append + fdatasync loop     {:>10.0} ops/s",
-        median(raws)
+        median(&raws)
     );
     println!(
         "  Store Immediate, 1 writer       {:>10.0} ops/s  ({:.0} % of raw; rounds {})",
-        median(ones),
-        median(of_raw.clone()) * 100.0,
+        median(&ones),
+        median(&of_raw) * 100.0,
         spread(&of_raw, 100.0, 0, " %")
     );
     println!(
         "  Store Immediate, 16 writers     {:>10.0} ops/s  ({:.1}x one writer; rounds {})",
-        median(sixteens),
-        median(group.clone()),
+        median(&sixteens),
+        median(&group),
         spread(&group, 1.0, 1, "x")
     );
 
@@ -196,7 +192,7 @@ async fn main() -> nadb::Result<()> {
     }
     println!(
         "bulk: {keys} x 100 B buffered, then flush  {:>10.0} ops/s  (median of {BULK_ROUNDS}; rounds {})",
-        median(bulks.clone()),
+        median(&bulks),
         spread(&bulks, 1e-3, 0, "k")
     );
 
@@ -209,7 +205,7 @@ async fn main() -> nadb::Result<()> {
     }
     println!(
         "reopen with {keys} keys (hints)          {:>10.3} s  (median of {BULK_ROUNDS}; rounds {})",
-        median(reopens.clone()),
+        median(&reopens),
         spread(&reopens, 1.0, 3, " s")
     );
 
@@ -222,7 +218,7 @@ async fn main() -> nadb::Result<()> {
         mapped.push(random_gets(&dir, &names, true, &mut x).await?);
         pread.push(random_gets(&dir, &names, false, &mut x).await?);
     }
-    let (mapped, pread) = (median(mapped), median(pread));
+    let (mapped, pread) = (median(&mapped), median(&pread));
     println!(
         "random get over {keys} keys               {mapped:>10.0} ops/s  ({:.2}x the same reads with pread: {pread:.0} ops/s)",
         mapped / pread

@@ -9,14 +9,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nadb::{BufferedFlush, FlushPolicy, MemoryBackend, Store};
-use nadb_bench::{keys, loaded_map, loaded_store, map_get, map_set, slow_sync_backend, value};
+use nadb_bench::{
+    keys, loaded_map, loaded_store, map_get, map_set, median, slow_sync_backend, value,
+};
 
 const ROUNDS: usize = 5;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 async fn buffered_ingest(n: usize) -> nadb::Result<f64> {
     let store = Store::builder(MemoryBackend::new())
@@ -151,7 +148,7 @@ async fn main() -> nadb::Result<()> {
         }
         ms.push(t.elapsed().as_nanos() as f64 / (OPS / 20) as f64);
     }
-    let (sg, mg, ss, ms) = (median(sg), median(mg), median(ss), median(ms));
+    let (sg, mg, ss, ms) = (median(&sg), median(&mg), median(&ss), median(&ms));
     println!(
         "memory backend, {} keys, {}-byte values, median of {ROUNDS} rounds",
         keys.len(),
@@ -179,14 +176,14 @@ async fn main() -> nadb::Result<()> {
         raw_ingest.push(raw_map_ingest(1_000_000));
         pending.push(pending_gets(2_000_000).await?);
     }
-    let (ingest, raw_ingest) = (median(ingest), median(raw_ingest));
+    let (ingest, raw_ingest) = (median(&ingest), median(&raw_ingest));
     println!(
         "buffered set 1M + flush      {:>8.2} M ops/s  {:>8.2} M ops/s  {:>6.2}x (raw HashMap insert of 1M new keys)",
         ingest / 1e6,
         raw_ingest / 1e6,
         raw_ingest / ingest
     );
-    let (first, raw_first) = (median(first), median(raw_first));
+    let (first, raw_first) = (median(&first), median(&raw_first));
     println!(
         "memory_first get, 100k keys  {:>8.2} M ops/s  {:>8.2} M ops/s  {:>6.2}x (raw RwLock<HashMap>, same keys)",
         first / 1e6,
@@ -195,7 +192,7 @@ async fn main() -> nadb::Result<()> {
     );
     println!(
         "get of pending keys          {:>8.2} M ops/s",
-        median(pending) / 1e6
+        median(&pending) / 1e6
     );
 
     let sync = Duration::from_micros(200);
