@@ -1,6 +1,7 @@
 //! The filesystem backend beside raw baselines, in one process: durable single and
-//! concurrent writers vs a raw append + fdatasync loop, buffered bulk load, reopen time and
-//! random reads over 1M keys (memory-mapped and with `pread`). Each figure is the median of
+//! concurrent writers vs a raw append + fdatasync loop (one record, and sixteen, per sync),
+//! buffered bulk load vs raw rusqlite, a plain log and a bare index, reopen time and random
+//! reads over 1M keys (memory-mapped and with `pread`). Each figure is the median of
 //! several rounds, printed with their range: one run on a shared disk moves by a third.
 //!
 //! Run with `cargo run --release -p nadb-bench --bin nadb-bench-fs [-- KEYS]` (default 1M keys).
@@ -11,6 +12,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use bytes::Bytes;
+use nadb::bench::{Baseline, LogBaseline, SqliteBaseline};
 use nadb::fs::{FsBackend, FsOptions};
 use nadb::{BufferedFlush, FlushPolicy, StorageBackend, Store};
 use nadb_bench::median;
@@ -76,6 +78,34 @@ async fn durable(
     let r = rate(writers * per, t);
     store.close().await?;
     Ok(r)
+}
+
+/// Loads `items` into a fresh data set of `baseline`; returns ops/s.
+async fn baseline_load(
+    mut baseline: impl Baseline,
+    items: &[(String, Bytes)],
+) -> nadb::Result<f64> {
+    let fail = |e: nadb::BoxError| nadb::Error::Config {
+        reason: e.to_string(),
+    };
+    baseline.open("bulk").await.map_err(fail)?;
+    let t = Instant::now();
+    baseline.load("bulk", items).await.map_err(fail)?;
+    let r = rate(items.len(), t);
+    baseline.close("bulk").await.map_err(fail)?;
+    Ok(r)
+}
+
+/// Inserts every name, as an owned key, into a new `HashMap` of locations: the least a
+/// store that finds keys by name does per new key, with no I/O at all. Returns ops/s.
+fn index_alone(names: &[String]) -> f64 {
+    let t = Instant::now();
+    let mut index = std::collections::HashMap::new();
+    for (i, k) in names.iter().enumerate() {
+        index.insert(k.clone(), (i as u64, 100u32));
+    }
+    black_box(&index);
+    rate(names.len(), t)
 }
 
 /// Rounds of each durable measurement.
@@ -217,6 +247,35 @@ async fn main() -> nadb::Result<()> {
         median(&bulks),
         spread(&bulks, 1e-3, 0, "k")
     );
+    // The same load into raw rusqlite (one transaction, WAL) and into the plainest durable
+    // log (frames appended, an in-memory index of offsets, one fdatasync): what the store is
+    // measured against, and how far above it any store that logs each record can get here.
+    let items: Vec<(String, Bytes)> = names.iter().map(|k| (k.clone(), v100.clone())).collect();
+    let (mut sqls, mut logs, mut indexes) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..BULK_ROUNDS {
+        sqls.push(
+            baseline_load(
+                SqliteBaseline::new(tmp(&format!("sqlbulk{round}"))?),
+                &items,
+            )
+            .await?,
+        );
+        logs.push(baseline_load(LogBaseline::new(tmp(&format!("logbulk{round}"))?), &items).await?);
+        indexes.push(index_alone(&names));
+    }
+    let (sql, log, index) = (median(&sqls), median(&logs), median(&indexes));
+    println!(
+        "  raw rusqlite, one transaction (WAL)    {sql:>10.0} ops/s  (store {:.2}x of it)",
+        median(&bulks) / sql
+    );
+    println!(
+        "  append + index + one fdatasync         {log:>10.0} ops/s  ({:.2}x raw rusqlite)",
+        log / sql
+    );
+    println!(
+        "  HashMap insert of each key, nothing else {index:>8.0} ops/s  ({:.2}x raw rusqlite)",
+        index / sql
+    );
 
     let mut reopens = Vec::new();
     for _ in 0..BULK_ROUNDS {
@@ -245,8 +304,9 @@ async fn main() -> nadb::Result<()> {
         "random get over {keys} keys               {mapped:>10.0} ops/s  ({:.2}x the same reads with pread: {pread:.0} ops/s)",
         mapped / pread
     );
-    let bulk_dirs = (0..BULK_ROUNDS).map(|round| format!("bulk{round}"));
-    for d in ["raw", "one", "sixteen"]
+    let bulk_dirs = (0..BULK_ROUNDS)
+        .flat_map(|round| ["bulk", "sqlbulk", "logbulk"].map(|d| format!("{d}{round}")));
+    for d in ["raw", "rawgroup", "one", "sixteen"]
         .map(String::from)
         .into_iter()
         .chain(bulk_dirs)

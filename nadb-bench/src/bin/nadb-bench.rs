@@ -93,6 +93,19 @@ async fn raw_map_gets(n: usize) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// The floor under any map-based store: a bare `HashMap` (no lock, no async) over the same
+/// 100k keys as [`memory_first_gets`], each hit returning its value, as a store's get does.
+fn bare_map_gets(n: usize) -> f64 {
+    let keys: Vec<String> = (0..100_000).map(|i| format!("key-{i:07}")).collect();
+    let map: std::collections::HashMap<String, Bytes> =
+        keys.iter().map(|k| (k.clone(), value())).collect();
+    let t = Instant::now();
+    for i in 0..n {
+        black_box(map.get(&keys[i % keys.len()]).cloned());
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
 async fn durable_writers(writers: usize, per_writer: usize, sync: Duration) -> nadb::Result<f64> {
     let store = Store::builder(slow_sync_backend(sync))
         .sweep_interval(None)
@@ -169,9 +182,11 @@ async fn main() -> nadb::Result<()> {
     let mut pending = vec![];
     let mut first = vec![];
     let mut raw_first = vec![];
+    let mut bare_first = vec![];
     for _ in 0..3 {
         first.push(memory_first_gets(2_000_000).await?);
         raw_first.push(raw_map_gets(2_000_000).await);
+        bare_first.push(bare_map_gets(2_000_000));
         ingest.push(buffered_ingest(1_000_000).await?);
         raw_ingest.push(raw_map_ingest(1_000_000));
         pending.push(pending_gets(2_000_000).await?);
@@ -189,6 +204,13 @@ async fn main() -> nadb::Result<()> {
         first / 1e6,
         raw_first / 1e6,
         raw_first / first
+    );
+    let bare_first = median(&bare_first);
+    println!(
+        "                             {:>8}        {:>8.2} M ops/s  {:>6.2}x (bare HashMap get + clone, no lock)",
+        "",
+        bare_first / 1e6,
+        bare_first / first
     );
     println!(
         "get of pending keys          {:>8.2} M ops/s",
