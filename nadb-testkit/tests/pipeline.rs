@@ -196,13 +196,8 @@ async fn ten_percent_temporary_failures_lose_nothing_over_100k_ops() -> Result<(
 /// unpersisted) → heal → retry_dlq → everything persisted; a newer write is never overwritten.
 #[tokio::test]
 async fn dead_letters_stay_readable_and_retry_never_overwrites_newer_writes() -> Result<()> {
-    let inner = Arc::new(MemoryBackend::new());
-    let faulty = Arc::new(FaultyBackend::new(inner.clone(), 1));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(quick_retries())
-        .build()
-        .await?;
+    let (faulty, store) = manual_store(1).await?;
+    let inner = faulty.inner().clone();
     faulty.fail_always(FaultOp::Apply, Fault::Permanent);
     store.set("a", "a1").await?;
     store.set("b", "b1").await?;
@@ -251,13 +246,8 @@ async fn dead_letters_stay_readable_and_retry_never_overwrites_newer_writes() ->
 /// dead-lettered op leaves the queue because it is superseded, not because it was sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_dlq_never_overwrites_a_newer_checked_write_in_flight() -> Result<()> {
-    let inner = Arc::new(MemoryBackend::new());
-    let faulty = Arc::new(FaultyBackend::new(inner.clone(), 2));
-    let store = Store::builder(faulty.clone())
-        .flush_policy(FlushPolicy::Manual)
-        .write_config(quick_retries())
-        .build()
-        .await?;
+    let (faulty, store) = manual_store(2).await?;
+    let inner = faulty.inner().clone();
     faulty.fail_always(FaultOp::Apply, Fault::Permanent);
     store.set("k", "old").await?;
     store.flush().await.expect_err("backend refuses");
@@ -295,13 +285,8 @@ async fn retry_dlq_never_overwrites_a_newer_checked_write_in_flight() -> Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cleared_dead_letter_is_never_retried() -> Result<()> {
     for round in 0..50 {
-        let inner = Arc::new(MemoryBackend::new());
-        let faulty = Arc::new(FaultyBackend::new(inner.clone(), round));
-        let store = Store::builder(faulty.clone())
-            .flush_policy(FlushPolicy::Manual)
-            .write_config(quick_retries())
-            .build()
-            .await?;
+        let (faulty, store) = manual_store(round).await?;
+        let inner = faulty.inner().clone();
         faulty.fail_always(FaultOp::Apply, Fault::Permanent);
         for i in 0..20 {
             store.set(&format!("k{i}"), "v").await?;
