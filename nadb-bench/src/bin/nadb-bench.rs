@@ -93,8 +93,8 @@ async fn raw_map_gets(n: usize) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
-/// The floor under any map-based store: a bare `HashMap` (no lock, no async) over the same
-/// 100k keys as [`memory_first_gets`], each hit returning its value, as a store's get does.
+/// A bare `HashMap` (no lock, no async) over the same 100k keys as [`memory_first_gets`], each
+/// hit cloning its value as a store's get does: the lookup work alone, with no store around it.
 fn bare_map_gets(n: usize) -> f64 {
     let keys: Vec<String> = (0..100_000).map(|i| format!("key-{i:07}")).collect();
     let map: std::collections::HashMap<String, Bytes> =
