@@ -70,6 +70,19 @@ pub fn slow_sync_backend(sync: Duration) -> nadb_testkit::FaultyBackend {
     b
 }
 
+/// A failure outside the store (a file, a task, a baseline) as the error the benchmark
+/// binaries return.
+///
+/// ```
+/// let e = nadb_bench::bench_error("no disk");
+/// assert!(e.to_string().contains("no disk"));
+/// ```
+pub fn bench_error(e: impl std::fmt::Display) -> nadb::Error {
+    nadb::Error::Config {
+        reason: e.to_string(),
+    }
+}
+
 /// The median of `rounds` (the upper one of an even count); rounds of a benchmark are
 /// summarised by it, so one disturbed round does not move the figure.
 ///

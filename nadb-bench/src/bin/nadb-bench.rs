@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use nadb::{BufferedFlush, FlushPolicy, MemoryBackend, Store};
 use nadb_bench::{
-    keys, loaded_map, loaded_store, map_get, map_set, median, slow_sync_backend, value,
+    bench_error, keys, loaded_map, loaded_store, map_get, map_set, median, slow_sync_backend, value,
 };
 
 const ROUNDS: usize = 5;
@@ -124,9 +124,7 @@ async fn durable_writers(writers: usize, per_writer: usize, sync: Duration) -> n
         }));
     }
     for task in tasks {
-        task.await.map_err(|e| nadb::Error::Config {
-            reason: e.to_string(),
-        })??;
+        task.await.map_err(bench_error)??;
     }
     Ok((writers * per_writer) as f64 / t.elapsed().as_secs_f64())
 }
